@@ -1,0 +1,3 @@
+from rtai.cli import main
+
+raise SystemExit(main())
