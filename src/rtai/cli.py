@@ -1,0 +1,267 @@
+"""The ``rtai`` command line: argument parsing, messages and exit codes.
+
+Exit status: 0 after a clean call or run, 1 when a call failed at run time
+(no answer, peer vanished), 2 for bad input (options, files, devices, ports,
+a refused call), 130 after Ctrl-C before anything started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import time
+
+from rich.console import Console
+from rich.live import Live
+
+from rtai import __version__, codecs
+from rtai.config import DEFAULT_PORT, ConfigError, PeerConfig, parse_hostport
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, then exit 2
+        self.exit(EXIT_USAGE, f"rtai: error: {message} (see 'rtai {self.prog.split()[-1]} -h')\n")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("audio and media")
+    g.add_argument(
+        "--input",
+        metavar="SPEC",
+        help="device (index or name part), sound file, or signal: tone:440, chirp, noise, "
+        "speech, silence (default: the default input device)",
+    )
+    g.add_argument(
+        "--output",
+        metavar="SPEC",
+        help="device (index or name part), sound file to write, or 'null' "
+        "(default: the default output device)",
+    )
+    g.add_argument("--rate", type=int, default=48000, metavar="HZ", help="sample rate (48000)")
+    g.add_argument("--channels", type=int, default=1, choices=(1, 2), help="1 or 2 (1)")
+    g.add_argument(
+        "--frame", type=int, default=128, metavar="N", help="samples per packet, 64..960 (128)"
+    )
+    g.add_argument(
+        "--buffer", type=float, default=20.0, metavar="MS", help="jitter-buffer target (20 ms)"
+    )
+    g.add_argument(
+        "--codec", default="pcm", choices=codecs.codec_names(), help="codec to offer (pcm)"
+    )
+    g.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds")
+    g.add_argument(
+        "--stats-json", metavar="FILE", help="append one JSON statistics object per second"
+    )
+    g.add_argument("-v", "--verbose", action="store_true", help="print statistics every second")
+    g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rtai", description="rtai: real-time full-duplex audio intercom over RTP/UDP"
+    )
+    parser.add_argument("--version", action="version", version=f"rtai {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("listen", help="wait for a caller and talk")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port ({DEFAULT_PORT})")
+    p.add_argument("--bind", default="0.0.0.0", metavar="HOST", help="address to listen on")
+    _add_common(p)
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("call", help="call a listener and talk")
+    p.add_argument("address", metavar="HOST[:PORT]", help=f"listener (port {DEFAULT_PORT})")
+    _add_common(p)
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("devices", help="list audio devices")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("demo", help="two peers through a simulated network, no sound card needed")
+    from rtai import demo
+
+    demo.add_arguments(p)
+    p.set_defaults(func=demo.run)
+
+    p = sub.add_parser("netsim", help="impairing UDP relay (delay, jitter, loss, reorder...)")
+    from rtai.netsim import cli as netsim_cli
+
+    netsim_cli.add_arguments(p)
+    p.set_defaults(func=netsim_cli.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError, RuntimeError) as e:
+        _error(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return EXIT_USAGE
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _error(msg: str) -> None:
+    print(f"rtai: error: {msg}", file=sys.stderr)
+
+
+# -- listen / call --------------------------------------------------------------------
+
+
+def _peer_config(args) -> PeerConfig:
+    cfg = PeerConfig(
+        rate_hz=args.rate,
+        channels=args.channels,
+        block_frames=args.frame,
+        codecs=(args.codec,),
+        buffer_ms=args.buffer,
+        seconds=args.seconds,
+        cname=f"rtai@{socket.gethostname()}",
+    )
+    cfg.validate()
+    return cfg
+
+
+def _open_endpoint(args, cfg: PeerConfig):
+    from rtai.audio.endpoint import open_endpoint
+
+    return open_endpoint(
+        args.input, args.output, cfg.rate_hz, cfg.channels, cfg.block_frames, cfg.seconds
+    )
+
+
+def cmd_listen(args) -> int:
+    cfg = _peer_config(args)
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port}: use 1..65535")
+    try:
+        info = socket.getaddrinfo(args.bind, args.port, type=socket.SOCK_DGRAM)[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"--bind {args.bind}: {e.strerror}") from None
+    sock = socket.socket(info[0], socket.SOCK_DGRAM)
+    try:
+        sock.bind(info[4])
+    except OSError as e:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on UDP port {args.port} ({e.strerror}); is another rtai "
+            "listening there? pick another with --port"
+        ) from None
+    try:
+        endpoint = _open_endpoint(args, cfg)
+    except Exception:
+        sock.close()
+        raise
+    from rtai.session import Peer
+
+    peer = Peer(cfg, endpoint, sock, remote=None, name="listener")
+    if not args.quiet:
+        print(f"rtai: listening on UDP {args.bind} port {args.port}", file=sys.stderr)
+    return run_peer(peer, args)
+
+
+def cmd_call(args) -> int:
+    cfg = _peer_config(args)
+    host, port = parse_hostport(args.address)
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"cannot resolve {host}: {e.strerror}") from None
+    sock = socket.socket(info[0], socket.SOCK_DGRAM)
+    sock.bind(("::", 0) if info[0] == socket.AF_INET6 else ("0.0.0.0", 0))
+    try:
+        endpoint = _open_endpoint(args, cfg)
+    except Exception:
+        sock.close()
+        raise
+    from rtai.session import Peer
+
+    peer = Peer(cfg, endpoint, sock, remote=info[4], name="caller")
+    return run_peer(peer, args)
+
+
+def run_peer(peer, args) -> int:
+    """Run a peer until it is done, showing status and writing statistics."""
+    from rtai.stats import StatsWriter
+    from rtai.status import status_line
+
+    writer = StatsWriter(args.stats_json) if args.stats_json else None
+    console = Console(stderr=True)
+    live = None
+    if console.is_terminal and not args.quiet:
+        live = Live(console=console, refresh_per_second=4, transient=True)
+    try:
+        peer.start()
+        if live:
+            live.start()
+        next_tick = time.monotonic() + 1.0
+        while not peer.done.wait(0.1):
+            _print_events(peer, console, args.quiet)
+            if time.monotonic() >= next_tick:
+                next_tick += 1.0
+                snap = peer.snapshot()
+                if writer:
+                    writer.write(snap)
+                if live:
+                    live.update(status_line(snap))
+                elif args.verbose:
+                    console.print(status_line(snap))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live:
+            live.stop()
+        peer.stop()
+        if writer:
+            writer.write(peer.snapshot())
+            writer.close()
+        _print_events(peer, console, args.quiet)
+    return peer.exit_status
+
+
+def _print_events(peer, console: Console, quiet: bool) -> None:
+    for level, text in peer.events():
+        if level == "error":
+            print(f"rtai: error: {text}", file=sys.stderr)
+        elif not quiet:
+            style = "yellow" if level == "warn" else None
+            console.print(f"rtai: {text}", style=style, highlight=False)
+
+
+# -- devices --------------------------------------------------------------------------
+
+
+def cmd_devices(args) -> int:
+    from rtai.audio.device import _sd, no_device_hint
+
+    sd = _sd()
+    devices = sd.query_devices()
+    if len(devices) == 0:
+        print(f"rtai: {no_device_hint()}")
+        return 0
+    default_in, default_out = sd.default.device
+    print(f"{'':2}{'#':>3}  {'name':40} {'host API':28} {'in':>3} {'out':>3} {'rate':>7}")
+    for d in devices:
+        mark = ("<" if d["index"] == default_in else " ") + (
+            ">" if d["index"] == default_out else " "
+        )
+        api = sd.query_hostapis(d["hostapi"])["name"]
+        print(
+            f"{mark}{d['index']:>3}  {d['name'][:40]:40} {api[:28]:28} "
+            f"{d['max_input_channels']:>3} {d['max_output_channels']:>3} "
+            f"{d['default_samplerate']:>7.0f}"
+        )
+    print("(< default input, > default output)")
+    return 0

@@ -1,0 +1,648 @@
+"""One peer of a call: wires the audio endpoint, the UDP socket and the pure core.
+
+Threads (see docs/architecture.md):
+
+* the audio thread (PortAudio's callback, or the clocked endpoint's thread) runs
+  :meth:`Peer._audio`: it copies the captured block into a preallocated ring and
+  posts its index on a ``SimpleQueue``, then pops one playout decision from the
+  jitter buffer and writes the decoded or concealed block. No socket calls, no
+  logging, and the only lock it takes guards pure jitter-buffer operations.
+* the sender thread takes captured blocks from the ring, encodes, packetizes and
+  sends them.
+* the network thread receives every datagram, demultiplexes handshake, RTP and
+  RTCP by the first byte, feeds the jitter buffer and the statistics, and runs
+  the timers: handshake retries, RTCP reports, keepalives, peer timeout and the
+  ``--seconds`` limit.
+
+The face (CLI, demo, tests) constructs a :class:`Peer`, calls :meth:`Peer.start`,
+polls :meth:`Peer.snapshot` and :meth:`Peer.events` and waits on :attr:`Peer.done`.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtai import codecs
+from rtai.audio.endpoint import Endpoint
+from rtai.codecs import CodecError
+from rtai.config import PeerConfig
+from rtai.dsp.conceal import Concealer
+from rtai.handshake import (
+    Accept,
+    Bye,
+    CallerHandshake,
+    HandshakeError,
+    Hello,
+    Keepalive,
+    Liveness,
+    MediaParams,
+    Reject,
+    decode_message,
+    encode_message,
+    is_handshake,
+    local_clock_id,
+    negotiate,
+    new_session_id,
+)
+from rtai.jitter import JitterBuffer, Playout
+from rtai.rtp import rtcp
+from rtai.rtp.extensions import (
+    ABS_CAPTURE_TIME_ID,
+    decode_abs_capture_time,
+    encode_abs_capture_time,
+)
+from rtai.rtp.packet import MAX_DATAGRAM_BYTES, RtpError, RtpPacket, looks_like_rtp, parse_rtp
+from rtai.rtp.reporting import RtcpSession
+from rtai.rtp.seq import seq_add
+
+CAPTURE_RING_BLOCKS = 64
+METRIC_RING = 4096
+RTCP_INTERVAL_S = 1.0
+DRAIN_EXTRA_S = 0.3
+RECV_TIMEOUT_S = 0.01
+
+
+@dataclass
+class Counters:
+    """Per-call counts; read by the face, written by one thread each."""
+
+    sent: int = 0
+    sent_bytes: int = 0
+    received: int = 0
+    received_bytes: int = 0
+    malformed: int = 0
+    wrong_source: int = 0
+    unknown_payload: int = 0
+    decode_errors: int = 0
+    capture_dropped: int = 0
+    handshake_rejected: int = 0
+
+
+@dataclass
+class Call:
+    """Everything that lives exactly as long as one call."""
+
+    number: int
+    session: str
+    remote: tuple
+    accept: Accept  # the agreed parameters
+    local_ssrc: int
+    remote_ssrc: int
+    shared_clock: bool
+    jitter: JitterBuffer
+    encoder: object
+    decoder: object
+    concealer: Concealer
+    rtcp: RtcpSession
+    liveness: Liveness
+    started_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counters: Counters = field(default_factory=Counters)
+    seq: int = field(default_factory=lambda: random.getrandbits(16))
+    timestamp: int = field(default_factory=lambda: random.getrandbits(32))
+    first_packet: bool = True
+    next_rtcp_s: float = 0.0
+
+
+class MetricRing:
+    """A preallocated ring of float samples written by one thread, read by another."""
+
+    def __init__(self, size: int = METRIC_RING) -> None:
+        self.values = np.full(size, np.nan)
+        self.times = np.full(size, -np.inf)
+        self.n = 0
+
+    def add(self, t_s: float, v: float) -> None:
+        i = self.n % len(self.values)
+        self.values[i] = v
+        self.times[i] = t_s
+        self.n += 1
+
+    def since(self, t_s: float) -> np.ndarray:
+        v = self.values[self.times >= t_s]
+        return v[~np.isnan(v)]
+
+
+def db(level_sq: float) -> float:
+    return 10.0 * math.log10(level_sq) if level_sq > 1e-12 else -120.0
+
+
+class Peer:
+    """A caller (``remote`` given) or a listener (``remote`` None) on ``sock``."""
+
+    def __init__(
+        self,
+        cfg: PeerConfig,
+        endpoint: Endpoint,
+        sock: socket.socket,
+        remote: tuple | None = None,
+        name: str = "peer",
+    ) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.endpoint = endpoint
+        self.sock = sock
+        self.remote = remote
+        self.role = "caller" if remote is not None else "listener"
+        self.name = name
+        self.clock_id = local_clock_id()
+        self.ssrc = random.getrandbits(32)
+        self.done = threading.Event()
+        self.exit_status = 0
+        self.call: Call | None = None
+        self.calls = 0
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._handshake: CallerHandshake | None = None
+        self._endpoint_started = False
+        self._t0 = time.monotonic()
+        self._deadline = None if cfg.seconds is None else self._t0 + cfg.seconds
+        self._drain_until: float | None = None
+        ch, n = cfg.channels, cfg.block_frames
+        self._cap_ring = np.zeros((CAPTURE_RING_BLOCKS, n, ch), dtype=np.float32)
+        self._cap_adc = np.zeros(CAPTURE_RING_BLOCKS)
+        self._cap_w = 0
+        self._cap_q: queue.SimpleQueue = queue.SimpleQueue()
+        self._play = np.zeros((n, ch), dtype=np.float32)
+        self.latency = MetricRing()
+        self.local_delay = MetricRing()
+        self.callback_ms = MetricRing()
+        self._in_peak_sq = 0.0
+        self._out_peak_sq = 0.0
+        self._codec_payload_types = {c: codecs.get_codec(c).payload_type for c in cfg.codecs}
+        self._threads: list[threading.Thread] = []
+        self._last_snapshot: tuple[float, int, int] | None = None
+
+    # -- face API --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.role == "listener":
+            self._start_endpoint()
+            self._event("info", "waiting for a caller")
+        else:
+            self._handshake = CallerHandshake(self._hello(), time.monotonic())
+            self._event("info", f"calling {self.remote[0]} port {self.remote[1]}")
+        for target, nm in ((self._net_loop, "net"), (self._send_loop, "send")):
+            t = threading.Thread(target=target, name=f"rtai-{self.name}-{nm}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def hangup(self, reason: str = "hung up") -> None:
+        """End the current call (and, for a caller, the peer) from any thread."""
+        self._pending_hangup = reason
+
+    def stop(self) -> None:
+        """Stop everything; idempotent. Sends a goodbye if a call is up."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3.0)
+        if self.call is not None:
+            self._end_call("hung up", send_bye=True)
+        # A caller that never got through leaves no half-made output file behind.
+        self.endpoint.stop(abort=self.role == "caller" and self.calls == 0)
+        self._endpoint_started = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.done.set()
+
+    def events(self) -> list[tuple[str, str]]:
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    # -- helpers ---------------------------------------------------------------------
+
+    _pending_hangup: str | None = None
+
+    def _event(self, level: str, text: str) -> None:
+        self._events.put((level, text))
+
+    def _start_endpoint(self) -> None:
+        if not self._endpoint_started:
+            self.endpoint.start(self._audio)
+            self._endpoint_started = True
+
+    def _params(self) -> MediaParams:
+        c = self.cfg
+        return MediaParams(c.rate_hz, c.channels, c.block_frames, tuple(c.codecs))
+
+    def _hello(self) -> Hello:
+        c = self.cfg
+        return Hello(
+            session=new_session_id(),
+            rate_hz=c.rate_hz,
+            channels=c.channels,
+            block_frames=c.block_frames,
+            codecs=tuple(c.codecs),
+            ssrc=self.ssrc,
+            clock_id=self.clock_id,
+            software="rtai",
+        )
+
+    def _send(self, data: bytes, addr: tuple) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError:
+            pass  # ICMP port unreachable and friends: the peer timeout handles it
+
+    def _new_call(
+        self,
+        session: str,
+        remote: tuple,
+        accept: Accept,
+        remote_ssrc: int,
+        remote_clock: str,
+        now: float,
+    ) -> Call:
+        info = codecs.get_codec(accept.codec)
+        ch, n, rate = accept.channels, accept.block_frames, accept.rate_hz
+        self.calls += 1
+        call = Call(
+            number=self.calls,
+            session=session,
+            remote=remote,
+            accept=accept,
+            local_ssrc=self.ssrc,
+            remote_ssrc=remote_ssrc,
+            shared_clock=remote_clock == self.clock_id,
+            jitter=JitterBuffer(n, rate, self.cfg.buffer_ms),
+            encoder=info.make_encoder(rate, ch, n),
+            decoder=info.make_decoder(rate, ch, n),
+            concealer=Concealer(n, ch, rate),
+            rtcp=RtcpSession(self.ssrc, remote_ssrc, rate, self.cfg.cname),
+            liveness=Liveness(now),
+            started_s=now,
+        )
+        call.next_rtcp_s = now + 0.2
+        return call
+
+    def _end_call(self, reason: str, send_bye: bool) -> None:
+        call = self.call
+        if call is None:
+            return
+        self.call = None
+        if send_bye:
+            self._send(call.rtcp.bye(reason), call.remote)
+            self._send(encode_message(Bye(call.session, reason)), call.remote)
+        self._event("info", f"call {call.number} with {_fmt(call.remote)} ended: {reason}")
+        if self.role == "caller":
+            self.done.set()
+        else:
+            self._event("info", "waiting for a caller")
+
+    # -- audio thread ----------------------------------------------------------------
+
+    def _audio(self, indata: np.ndarray, outdata: np.ndarray, adc_s: float, dac_s: float) -> None:
+        t_start = time.perf_counter()
+        call = self.call
+        flat_in = indata.reshape(-1)
+        self._in_peak_sq = max(self._in_peak_sq, float(np.dot(flat_in, flat_in)) / flat_in.size)
+        if call is None:
+            outdata.fill(0.0)
+        else:
+            w = self._cap_w
+            slot = w % CAPTURE_RING_BLOCKS
+            self._cap_ring[slot] = indata
+            self._cap_adc[slot] = adc_s
+            self._cap_w = w + 1
+            self._cap_q.put(w)
+            now = time.monotonic()
+            with call.lock:
+                item = call.jitter.pop(now)
+            play = self._play[:, : call.accept.channels]
+            if item.kind is Playout.NORMAL:
+                try:
+                    call.concealer.good(call.decoder.decode(item.payload), play)
+                    if item.capture_s is not None and call.shared_clock:
+                        self.latency.add(now, dac_s - item.capture_s)
+                    self.local_delay.add(now, dac_s - item.arrival_s)
+                except CodecError:
+                    call.counters.decode_errors += 1
+                    call.concealer.conceal(play)
+            elif item.kind is Playout.CONCEAL:
+                call.concealer.conceal(play)
+            else:
+                play.fill(0.0)
+            outdata[:] = play  # broadcasts a mono call onto every output channel
+            flat_out = outdata.reshape(-1)
+            self._out_peak_sq = max(
+                self._out_peak_sq, float(np.dot(flat_out, flat_out)) / flat_out.size
+            )
+        self.callback_ms.add(time.monotonic(), (time.perf_counter() - t_start) * 1000.0)
+
+    # -- sender thread ---------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                w = self._cap_q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            call = self.call
+            if call is None:
+                continue
+            if self._cap_w - w > CAPTURE_RING_BLOCKS - 1:
+                call.counters.capture_dropped += 1
+                call.timestamp = (call.timestamp + call.accept.block_frames) & 0xFFFFFFFF
+                continue
+            slot = w % CAPTURE_RING_BLOCKS
+            block = self._cap_ring[slot]
+            adc = float(self._cap_adc[slot])
+            if call.accept.channels < block.shape[1]:
+                block = block.mean(axis=1, keepdims=True, dtype=np.float32)
+            try:
+                payload = call.encoder.encode(block)
+            except CodecError:
+                call.counters.capture_dropped += 1
+                continue
+            pkt = RtpPacket(
+                payload_type=call.accept.payload_type,
+                sequence_number=call.seq,
+                timestamp=call.timestamp,
+                ssrc=call.local_ssrc,
+                payload=payload,
+                marker=call.first_packet,
+                extensions={ABS_CAPTURE_TIME_ID: encode_abs_capture_time(adc)},
+            )
+            data = pkt.serialize()
+            self._send(data, call.remote)
+            call.first_packet = False
+            call.seq = seq_add(call.seq, 1)
+            call.timestamp = (call.timestamp + call.accept.block_frames) & 0xFFFFFFFF
+            call.rtcp.sender.on_packet_sent(len(payload))
+            call.counters.sent += 1
+            call.counters.sent_bytes += len(data)
+
+    # -- network thread --------------------------------------------------------------
+
+    def _net_loop(self) -> None:
+        self.sock.settimeout(RECV_TIMEOUT_S)
+        try:
+            while not self._stop.is_set() and not self.done.is_set():
+                try:
+                    data, addr = self.sock.recvfrom(MAX_DATAGRAM_BYTES + 1)
+                except (TimeoutError, BlockingIOError):
+                    data = None
+                except OSError:
+                    if self._stop.is_set():
+                        return
+                    data = None  # e.g. ICMP port unreachable reported on Linux
+                now = time.monotonic()
+                if data is not None:
+                    self._receive(data, addr, now)
+                self._timers(now)
+        except Exception as e:  # a bug must not leave a silent, hung peer
+            self.exit_status = 1
+            self._event("error", f"internal error in the network thread: {e!r}")
+            self.done.set()
+
+    def _receive(self, data: bytes, addr: tuple, now: float) -> None:
+        call = self.call
+        if len(data) > MAX_DATAGRAM_BYTES:
+            self._count_bad(call, "malformed")
+            return
+        if looks_like_rtp(data):
+            if call is None or addr[:2] != call.remote[:2]:
+                self._count_bad(call, "wrong_source")
+                return
+            if rtcp.is_rtcp(data):
+                self._receive_rtcp(call, data, now)
+            else:
+                self._receive_rtp(call, data, now)
+        elif is_handshake(data):
+            try:
+                msg = decode_message(data)
+            except HandshakeError:
+                self._count_bad(call, "malformed")
+                return
+            self._receive_handshake(msg, addr, now)
+        else:
+            self._count_bad(call, "malformed")
+
+    @staticmethod
+    def _count_bad(call: Call | None, what: str) -> None:
+        if call is not None:
+            setattr(call.counters, what, getattr(call.counters, what) + 1)
+
+    def _receive_rtp(self, call: Call, data: bytes, now: float) -> None:
+        try:
+            pkt = parse_rtp(data)
+        except RtpError:
+            call.counters.malformed += 1
+            return
+        if pkt.ssrc != call.remote_ssrc:
+            call.counters.wrong_source += 1
+            return
+        if pkt.payload_type != call.accept.payload_type:
+            call.counters.unknown_payload += 1
+            return
+        capture_s = None
+        body = pkt.extensions.get(ABS_CAPTURE_TIME_ID)
+        if body is not None:
+            try:
+                capture_s = decode_abs_capture_time(body)
+            except RtpError:
+                capture_s = None
+        call.liveness.heard(now)
+        call.counters.received += 1
+        call.counters.received_bytes += len(data)
+        call.rtcp.receiver.on_packet(pkt.sequence_number, pkt.timestamp, now)
+        with call.lock:
+            call.jitter.insert(pkt.sequence_number, pkt.payload, now, capture_s)
+
+    def _receive_rtcp(self, call: Call, data: bytes, now: float) -> None:
+        try:
+            packets = rtcp.parse_compound(data)
+        except rtcp.RtcpError:
+            call.counters.malformed += 1
+            return
+        call.liveness.heard(now)
+        if call.rtcp.receive(packets, now):
+            self._end_call("the other side hung up", send_bye=False)
+
+    def _receive_handshake(self, msg, addr: tuple, now: float) -> None:
+        call = self.call
+        if self.role == "caller":
+            hs = self._handshake
+            if hs is not None and hs.result is None and addr[:2] == self.remote[:2]:
+                result = hs.receive(msg)
+                if isinstance(result, Accept):
+                    self._accepted(result, addr, now)
+                elif isinstance(result, Reject):
+                    self.exit_status = 2
+                    self._event("error", f"the listener refused the call: {result.reason}")
+                    self.done.set()
+                return
+        elif isinstance(msg, Hello):
+            self._on_hello(msg, addr, now)
+            return
+        if call is None or addr[:2] != call.remote[:2] or msg.session != call.session:
+            return
+        call.liveness.heard(now)
+        if isinstance(msg, Bye):
+            why = f": {msg.reason}" if msg.reason else ""
+            self._end_call(f"the other side hung up{why}", send_bye=False)
+
+    def _on_hello(self, hello: Hello, addr: tuple, now: float) -> None:
+        call = self.call
+        if call is not None:
+            if hello.session == call.session and addr[:2] == call.remote[:2]:
+                self._send(encode_message(call.accept), addr)  # our ACCEPT was lost
+            else:
+                reason = "the listener is busy with another call; try again later"
+                self._send(encode_message(Reject(hello.session, reason)), addr)
+            return
+        answer = negotiate(
+            hello, self._params(), self.ssrc, self.clock_id, self._codec_payload_types
+        )
+        self._send(encode_message(answer), addr)
+        if isinstance(answer, Reject):
+            self._event("warn", f"refused a call from {_fmt(addr)}: {answer.reason}")
+            return
+        self.call = self._new_call(hello.session, addr, answer, hello.ssrc, hello.clock_id, now)
+        self._event("info", self._call_line(self.call))
+
+    def _accepted(self, acc: Accept, addr: tuple, now: float) -> None:
+        self.call = self._new_call(acc.session, addr, acc, acc.ssrc, acc.clock_id, now)
+        self._event("info", self._call_line(self.call))
+        self._start_endpoint()
+
+    @staticmethod
+    def _call_line(call: Call) -> str:
+        a = call.accept
+        return (
+            f"call {call.number} with {_fmt(call.remote)}: {a.codec}, {a.rate_hz} Hz, "
+            f"{a.channels} ch, {a.block_frames}-frame blocks "
+            f"({a.block_frames / a.rate_hz * 1000:.2f} ms)"
+        )
+
+    def _timers(self, now: float) -> None:
+        if self._pending_hangup is not None:
+            reason, self._pending_hangup = self._pending_hangup, None
+            if self.call is not None:
+                self._end_call(reason, send_bye=True)
+            if self.role == "caller":
+                self.done.set()
+            return
+        if self._deadline is not None and now >= self._deadline:
+            if self.call is not None:
+                self._end_call("time limit reached", send_bye=True)
+            self.done.set()
+            return
+        hs = self._handshake
+        if self.role == "caller" and self.call is None and hs is not None:
+            if hs.result is None:
+                data = hs.poll(now)
+                if data is not None:
+                    self._send(data, self.remote)
+                elif hs.timed_out(now):
+                    self.exit_status = 1
+                    self._event(
+                        "error",
+                        f"no answer from {_fmt(self.remote)}; is 'rtai listen' running there "
+                        "and reachable?",
+                    )
+                    self.done.set()
+            return
+        call = self.call
+        if call is None:
+            return
+        if now >= call.next_rtcp_s:
+            call.next_rtcp_s = now + RTCP_INTERVAL_S * random.uniform(0.5, 1.5)
+            self._send(call.rtcp.build(now, call.timestamp), call.remote)
+        if call.liveness.keepalive_due(now):
+            self._send(encode_message(Keepalive(call.session)), call.remote)
+        if call.liveness.peer_lost(now):
+            self.exit_status = 1 if self.role == "caller" else 0
+            self._end_call("the other side stopped answering (timeout)", send_bye=False)
+            return
+        if self.role == "caller" and self.endpoint.input_finished:
+            if self._drain_until is None:
+                self._drain_until = now + self.cfg.buffer_ms / 1000.0 + DRAIN_EXTRA_S
+            elif now >= self._drain_until:
+                self._end_call("input finished", send_bye=True)
+
+    # -- statistics ------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Statistics for the last interval (since the previous snapshot) and totals."""
+        now = time.monotonic()
+        call = self.call
+        prev = self._last_snapshot
+        since = prev[0] if prev else now - 1.0
+        interval = max(1e-3, now - since)
+        cb = self.callback_ms.since(since)
+        snap: dict = {
+            "t": round(now - self._t0, 3),
+            "state": "in call" if call else ("calling" if self.role == "caller" else "waiting"),
+            "xruns": self.endpoint.xruns,
+            "callback_ms_p99": _r(np.percentile(cb, 99)) if cb.size else None,
+        }
+        in_sq, out_sq = self._in_peak_sq, self._out_peak_sq
+        self._in_peak_sq = self._out_peak_sq = 0.0
+        snap["level_in_dbfs"] = round(db(in_sq), 1)
+        snap["level_out_dbfs"] = round(db(out_sq), 1)
+        if call is None:
+            self._last_snapshot = (now, 0, 0)
+            snap.update(sent=0, received=0)
+            return snap
+        c, jb, rx = call.counters, call.jitter, call.rtcp.receiver
+        sent_bytes = c.sent_bytes - (prev[1] if prev and prev[1] <= c.sent_bytes else 0)
+        self._last_snapshot = (now, c.sent_bytes, c.received_bytes)
+        lat = self.latency.since(since)
+        local = self.local_delay.since(since)
+        with call.lock:
+            buffer_ms = jb.buffered_ms
+            jc = jb.counters
+            jcounts = (jc.late, jc.duplicates, jc.concealed, jc.played, jc.overflow_dropped)
+        late, dups, concealed, played, overflow = jcounts
+        snap.update(
+            call=call.number,
+            peer=_fmt(call.remote),
+            codec=call.accept.codec,
+            sent=c.sent,
+            received=c.received,
+            lost=max(0, rx.cumulative_lost) if rx.started else 0,
+            late=late,
+            duplicates=dups,
+            malformed=c.malformed,
+            wrong_source=c.wrong_source,
+            unknown_payload=c.unknown_payload,
+            decode_errors=c.decode_errors,
+            capture_dropped=c.capture_dropped,
+            played=played,
+            concealed=concealed + c.decode_errors,
+            overflow_dropped=overflow,
+            jitter_ms=_r(rx.jitter_ms) if rx.started else None,
+            buffer_ms=_r(buffer_ms),
+            buffer_target_ms=self.cfg.buffer_ms,
+            latency_ms=_r(np.median(lat) * 1000) if lat.size else None,
+            latency_ms_p99=_r(np.percentile(lat, 99) * 1000) if lat.size else None,
+            local_delay_ms=_r(np.median(local) * 1000) if local.size else None,
+            rtt_ms=_r(call.rtcp.peer.rtt_ms),
+            peer_loss_pct=_r(call.rtcp.peer.fraction_lost * 100),
+            bitrate_kbps=_r(sent_bytes * 8 / interval / 1000),
+        )
+        return snap
+
+
+def _r(v, nd: int = 3):
+    return None if v is None else round(float(v), nd)
+
+
+def _fmt(addr: tuple) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
