@@ -170,13 +170,13 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
         print(f"rtai netsim: {exc}", file=err)
         return EXIT_USAGE
 
-    print(
-        f"rtai netsim: relaying {format_address(relay.listen_address)} <-> "
-        f"{format_address(relay.forward_address)} ({_describe(config)}); Ctrl-C to stop",
-        file=out,
-        flush=True,
-    )
     try:
+        print(
+            f"rtai netsim: relaying {format_address(relay.listen_address)} <-> "
+            f"{format_address(relay.forward_address)} ({_describe(config)}); Ctrl-C to stop",
+            file=out,
+            flush=True,
+        )
         relay.run_forever(seconds)
     except KeyboardInterrupt:
         pass
