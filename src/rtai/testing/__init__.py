@@ -1,0 +1,1 @@
+"""Test rigs shared by the test suite and the benchmarks (not used by a call)."""
