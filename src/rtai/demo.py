@@ -104,7 +104,6 @@ def run_call(
     listener = Peer(cfg, endpoints["listener"], lsock, None, name="listener")
     relay = Relay(("127.0.0.1", 0), lsock.getsockname(), impair)
     caller = Peer(cfg, endpoints["caller"], csock, relay.listen_address, name="caller")
-    snaps: dict[str, list[dict]] = {"listener": [], "caller": []}
     relay.start()
     listener.start()
     caller.start()
@@ -121,9 +120,7 @@ def run_call(
             task = progress.add_task("call", total=seconds, status="")
             t0 = time.monotonic()
             while not caller.done.wait(1.0):
-                for name, peer in (("listener", listener), ("caller", caller)):
-                    snaps[name].append(peer.snapshot())
-                s = snaps["caller"][-1]
+                s = caller.snapshot()
                 progress.update(
                     task,
                     completed=min(seconds, time.monotonic() - t0),
@@ -132,10 +129,6 @@ def run_call(
                 )
                 if time.monotonic() - t0 > seconds + 10:
                     break  # the caller should have ended by itself: don't hang
-        final = {"listener": listener.snapshot(), "caller": caller.snapshot()}
-        for name, peer in (("listener", listener), ("caller", caller)):
-            if final[name].get("call") is None and snaps[name]:
-                final[name] = snaps[name][-1]
     finally:
         caller.stop()
         time.sleep(0.1)
@@ -145,6 +138,10 @@ def run_call(
     for level, text in caller.events() + listener.events():
         if level != "info":
             console.print(f"rtai demo: {text}")
+    final = {
+        name: (peer.finished_calls[-1] if peer.finished_calls else {})
+        for name, peer in (("listener", listener), ("caller", caller))
+    }
     relay_stats = relay.stats()
     report: dict = {"seconds": seconds, "block_frames": cfg.block_frames, "netsim": asdict(impair)}
     other = {"listener": "caller", "caller": "listener"}
@@ -168,7 +165,7 @@ def run_call(
             "late": s.get("late", 0),
             "concealed": s.get("concealed", 0),
             "concealed_pct": round(100.0 * s.get("concealed", 0) / played, 2),
-            "bitrate_kbps": _median([x.get("bitrate_kbps") for x in snaps[other[name]][1:]]),
+            "bitrate_kbps": final[other[name]].get("bitrate_kbps"),
             "rtt_ms": s.get("rtt_ms"),
             "jitter_ms": s.get("jitter_ms"),
             "correlation": round(corr, 4),
@@ -188,11 +185,6 @@ def peer_latency(peer: Peer) -> tuple[float | None, float | None]:
     return round(float(np.median(v)) * 1000, 2), round(float(np.percentile(v, 99)) * 1000, 2)
 
 
-def _median(values) -> float | None:
-    v = [x for x in values if x is not None]
-    return round(float(np.median(v)), 1) if v else None
-
-
 def _print_report(r: dict, console: Console) -> None:
     t = Table(title="rtai demo report", show_header=True)
     t.add_column("")
@@ -210,11 +202,11 @@ def _print_report(r: dict, console: Console) -> None:
         ("round-trip time (RTCP)", "rtt_ms", " ms"),
         ("bitrate received", "bitrate_kbps", " kbit/s"),
         ("correlation sent vs heard", "correlation", ""),
-        ("written to", "heard_wav", ""),
     ]
     for label, key, unit in rows:
         c, li = r["caller"].get(key), r["listener"].get(key)
         t.add_row(label, "--" if c is None else f"{c}{unit}", "--" if li is None else f"{li}{unit}")
     console.print(t)
+    console.print(f"what each side heard: {r['caller']['heard_wav']}, {r['listener']['heard_wav']}")
 
 

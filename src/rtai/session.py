@@ -64,7 +64,7 @@ from rtai.rtp.reporting import RtcpSession
 from rtai.rtp.seq import seq_add
 
 CAPTURE_RING_BLOCKS = 64
-METRIC_RING = 4096
+METRIC_RING = 16384  # ~44 s of 128-frame blocks at 48 kHz
 RTCP_INTERVAL_S = 1.0
 DRAIN_EXTRA_S = 0.3
 RECV_TIMEOUT_S = 0.01
@@ -159,6 +159,7 @@ class Peer:
         self.exit_status = 0
         self.call: Call | None = None
         self.calls = 0
+        self.finished_calls: list[dict] = []  # statistics of each call when it ended
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._handshake: CallerHandshake | None = None
@@ -294,6 +295,10 @@ class Peer:
         if call is None:
             return
         self.call = None
+        now = time.monotonic()
+        summary = self._call_stats(call, call.started_s, now - call.started_s, 0)
+        summary["ended"] = reason
+        self.finished_calls.append(summary)
         if send_bye:
             self._send(call.rtcp.bye(reason), call.remote)
             self._send(encode_message(Bye(call.session, reason)), call.remote)
@@ -599,17 +604,23 @@ class Peer:
             self._last_snapshot = (now, 0, 0)
             snap.update(sent=0, received=0)
             return snap
-        c, jb, rx = call.counters, call.jitter, call.rtcp.receiver
-        sent_bytes = c.sent_bytes - (prev[1] if prev and prev[1] <= c.sent_bytes else 0)
+        c = call.counters
+        prev_bytes = prev[1] if prev and prev[1] <= c.sent_bytes else 0
         self._last_snapshot = (now, c.sent_bytes, c.received_bytes)
+        snap.update(self._call_stats(call, since, interval, prev_bytes))
+        return snap
+
+    def _call_stats(self, call: Call, since: float, interval: float, prev_bytes: int) -> dict:
+        """One call's counters, with rates and distributions over [since, now]."""
+        c, jb, rx = call.counters, call.jitter, call.rtcp.receiver
         lat = self.latency.since(since)
         local = self.local_delay.since(since)
         with call.lock:
             buffer_ms = jb.buffered_ms
             jc = jb.counters
-            jcounts = (jc.late, jc.duplicates, jc.concealed, jc.played, jc.overflow_dropped)
-        late, dups, concealed, played, overflow = jcounts
-        snap.update(
+            late, dups, concealed, played = jc.late, jc.duplicates, jc.concealed, jc.played
+            overflow = jc.overflow_dropped
+        return dict(
             call=call.number,
             peer=_fmt(call.remote),
             codec=call.accept.codec,
@@ -634,9 +645,8 @@ class Peer:
             local_delay_ms=_r(np.median(local) * 1000) if local.size else None,
             rtt_ms=_r(call.rtcp.peer.rtt_ms),
             peer_loss_pct=_r(call.rtcp.peer.fraction_lost * 100),
-            bitrate_kbps=_r(sent_bytes * 8 / interval / 1000),
+            bitrate_kbps=_r((c.sent_bytes - prev_bytes) * 8 / max(interval, 1e-3) / 1000),
         )
-        return snap
 
 
 def _r(v, nd: int = 3):

@@ -31,6 +31,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -134,6 +135,8 @@ class Relay:
             ``config.reverse_direction()`` (same settings, seed + 1).
         max_datagram_bytes: larger received datagrams are dropped and counted (oversize).
         max_pending_packets, max_pending_bytes: memory cap of each direction's model.
+        tap: called on the relay thread as ``tap(direction, datagram)`` for every datagram
+            delivered ("forward" or "reverse"), so tests can tally exactly what got through.
 
     Sockets are bound in the constructor, so a busy port raises :class:`RelayError`
     (an OSError) here. ``start()``/``stop()`` or ``with Relay(...) as relay:`` run the loop
@@ -150,6 +153,7 @@ class Relay:
         max_datagram_bytes: int = MAX_UDP_PAYLOAD_BYTES,
         max_pending_packets: int = DEFAULT_MAX_PENDING_PACKETS,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        tap: Callable[[str, bytes], None] | None = None,
     ) -> None:
         config = config if config is not None else ImpairmentConfig()
         reverse_config = (
@@ -161,6 +165,7 @@ class Relay:
         self._forward_model: Impairment[bytes] = Impairment(config, **caps)
         self._reverse_model: Impairment[bytes] = Impairment(reverse_config, **caps)
         self._max_datagram_bytes = max_datagram_bytes
+        self._tap = tap
 
         listen_family, listen_sockaddr = _resolve("listen", listen, passive=True)
         forward_family, forward_sockaddr = _resolve("forward", forward, passive=False)
@@ -418,9 +423,12 @@ class Relay:
         no_client = 0
         upstream, listen = self._upstream_sock, self._listen_sock
         assert upstream is not None and listen is not None
+        tap = self._tap
         for released in to_server:
             try:
                 upstream.send(released.item)
+                if tap is not None:
+                    tap("forward", released.item)
             except OSError:
                 send_errors += 1
         for released in to_client:
@@ -429,6 +437,8 @@ class Relay:
                 continue
             try:
                 listen.sendto(released.item, client)
+                if tap is not None:
+                    tap("reverse", released.item)
             except OSError:
                 send_errors += 1
         if send_errors or no_client:

@@ -1,0 +1,214 @@
+"""Two real peers over loopback UDP, with files and generated signals as sound cards."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from rtai.audio.signals import speech
+from rtai.config import PeerConfig
+from rtai.dsp.align import find_lag, overlap
+from rtai.netsim.model import ImpairmentConfig
+from rtai.netsim.relay import Relay
+from rtai.rtp.packet import looks_like_rtp, parse_rtp
+from rtai.rtp.rtcp import is_rtcp
+
+RATE = 48000
+
+
+def quantize16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int32)
+
+
+def test_both_directions_arrive_sample_exact_when_nothing_is_lost(start_pair):
+    a = speech(RATE, 2.5, 0)
+    b = speech(RATE, 2.0, 1)
+    pair = start_pair(a, b)
+    pair.wait(15)
+    heard_by_listener = pair.listener_sink.data()[:, 0]
+    heard_by_caller = pair.caller_sink.data()[:, 0]
+    summary_l = pair.listener.finished_calls[-1]
+    summary_c = pair.caller.finished_calls[-1]
+    for summary in (summary_l, summary_c):
+        assert summary["lost"] == 0 and summary["concealed"] == 0, summary
+    # Caller -> listener: the whole of b, bit for bit after 16-bit quantization.
+    lag = find_lag(b, heard_by_listener)
+    ref, got = overlap(b, heard_by_listener, lag)
+    assert ref.size == b.size
+    assert np.array_equal(quantize16(ref), quantize16(got))
+    # Listener -> caller: a contiguous stretch of a (the listener talked before the call).
+    lag = find_lag(a, heard_by_caller)
+    ref, got = overlap(a, heard_by_caller, lag)
+    # The caller's card ran on a little after the call ended: keep the call's span.
+    nz = np.flatnonzero(quantize16(got))
+    ref, got = ref[nz[0] : nz[-1] + 1], got[nz[0] : nz[-1] + 1]
+    assert ref.size > RATE  # at least a second of overlap
+    assert np.array_equal(quantize16(ref), quantize16(got))
+
+
+def test_stereo_caller_and_mono_listener_reconcile_to_mono(start_pair):
+    b = np.stack([speech(RATE, 1.5, 1), np.zeros(int(1.5 * RATE), np.float32)], axis=1)
+    pair = start_pair(
+        speech(RATE, 2.0, 0),
+        b,
+        cfg_l=PeerConfig(channels=1, buffer_ms=40),
+        cfg_c=PeerConfig(channels=2, buffer_ms=40),
+    )
+    pair.wait(15)
+    assert pair.caller.finished_calls[-1]["call"] == 1
+    heard = pair.listener_sink.data()[:, 0]
+    mono = b.mean(axis=1)
+    lag = find_lag(mono, heard)
+    ref, got = overlap(mono, heard, lag)
+    assert np.max(np.abs(ref - got)) < 2 / 32768
+    # The caller plays the mono call on both of its channels.
+    heard_c = pair.caller_sink.data()
+    assert heard_c.shape[1] == 2
+    assert np.array_equal(heard_c[:, 0], heard_c[:, 1])
+
+
+def test_rate_mismatch_is_refused_with_a_message_on_both_sides(start_pair):
+    pair = start_pair(
+        speech(RATE, 1.0, 0),
+        speech(RATE, 1.0, 1),
+        cfg_l=PeerConfig(rate_hz=48000),
+        cfg_c=PeerConfig(rate_hz=44100),
+    )
+    assert pair.caller.done.wait(5)
+    caller_events = pair.caller.events()
+    listener_events = pair.listener.events()
+    assert pair.caller.exit_status == 2
+    assert any("sample rate mismatch" in t and "--rate" in t for _, t in caller_events)
+    assert any("sample rate mismatch" in t for _, t in listener_events)
+    assert pair.listener.call is None
+
+
+def test_listener_takes_the_next_caller_after_the_first_leaves(start_pair):
+    pair1 = start_pair(speech(RATE, 6.0, 0), speech(RATE, 1.0, 1))
+    pair1.caller.done.wait(10)
+    pair1.caller.stop()
+    # A second caller to the same listener socket.
+    from tests.integration.conftest import clocked, make_udp
+    from rtai.session import Peer
+
+    ep, sink = clocked(speech(RATE, 1.0, 1), PeerConfig(buffer_ms=40))
+    caller2 = Peer(PeerConfig(buffer_ms=40), ep, make_udp(), pair1.listener_sock.getsockname())
+    caller2.start()
+    try:
+        assert caller2.done.wait(10)
+        assert caller2.exit_status == 0
+        assert _wait_for(lambda: len(pair1.listener.finished_calls) == 2, 2)
+        assert [c["call"] for c in pair1.listener.finished_calls] == [1, 2]
+        assert pair1.listener.finished_calls[1]["received"] > 300
+    finally:
+        caller2.stop()
+
+
+def test_a_second_caller_during_a_call_is_told_the_listener_is_busy(start_pair):
+    pair = start_pair(speech(RATE, 4.0, 0), speech(RATE, 3.0, 1))
+    from tests.integration.conftest import clocked, make_udp
+    from rtai.session import Peer
+
+    assert _wait_for(lambda: pair.listener.call is not None, 3)
+    ep, _ = clocked(speech(RATE, 1.0, 1), PeerConfig(buffer_ms=40))
+    intruder = Peer(PeerConfig(buffer_ms=40), ep, make_udp(), pair.listener_sock.getsockname())
+    intruder.start()
+    try:
+        assert intruder.done.wait(5)
+        assert intruder.exit_status == 2
+        assert any("busy" in t for _, t in intruder.events())
+    finally:
+        intruder.stop()
+    pair.wait(15)
+    assert pair.listener.finished_calls[-1]["concealed"] == 0
+
+
+def test_calling_nobody_times_out_with_a_message(start_pair):
+    from tests.integration.conftest import clocked, make_udp
+    from rtai.session import Peer
+
+    dead = make_udp()  # bound, never answers
+    ep, _ = clocked(speech(RATE, 1.0, 1), PeerConfig())
+    caller = Peer(PeerConfig(), ep, make_udp(), dead.getsockname())
+    caller.start()
+    try:
+        assert caller.done.wait(10)
+        assert caller.exit_status == 1
+        assert any("no answer" in t for lvl, t in caller.events() if lvl == "error")
+    finally:
+        caller.stop()
+        dead.close()
+
+
+def test_ipv6_loopback_call(start_pair):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+    except OSError:
+        pytest.skip("::1 not available")
+    pair = start_pair(speech(RATE, 1.5, 0), speech(RATE, 1.0, 1), host="::1")
+    pair.wait(10)
+    assert pair.listener.finished_calls[-1]["received"] > 300
+
+
+def test_counts_match_what_netsim_did(start_pair):
+    delivered: dict[str, list[int]] = {"forward": [], "reverse": []}
+
+    def tap(direction: str, data: bytes) -> None:
+        if looks_like_rtp(data) and not is_rtcp(data):
+            delivered[direction].append(parse_rtp(data).sequence_number)
+
+    impair = ImpairmentConfig(
+        delay_ms=5, jitter_ms=1, loss_pct=5, reorder_pct=3, duplicate_pct=3, seed=7
+    )
+    relays = []
+
+    def via(addr):
+        r = Relay(("127.0.0.1", 0), addr, impair, tap=tap)
+        r.start()
+        relays.append(r)
+        return r.listen_address
+
+    cfg = PeerConfig(buffer_ms=60)
+    pair = start_pair(speech(RATE, 3.0, 0), speech(RATE, 2.5, 1), cfg, cfg, via=via)
+    try:
+        pair.wait(20)
+    finally:
+        for r in relays:
+            r.stop()
+    stats = relays[0].stats()
+    assert stats.forward.dropped_loss > 0 and stats.forward.duplicated > 0
+    assert stats.forward.reordered > 0
+    for peer, direction in ((pair.listener, "forward"), (pair.caller, "reverse")):
+        s = peer.finished_calls[-1]
+        seqs = delivered[direction]
+        unique = set(seqs)
+        assert s["received"] == len(seqs)
+        # Every extra copy netsim made is dropped as a duplicate or as late.
+        assert s["duplicates"] + s["late"] == len(seqs) - len(unique)
+        ext = np.unwrap(np.array(sorted(unique)), period=65536)
+        expected = int(ext.max() - ext.min() + 1)
+        assert s["lost"] == max(0, expected - len(seqs))
+        missing = expected - len(unique)
+        assert missing > 0
+        # Each sequence number never delivered (or delivered too late) was concealed at
+        # playout, except those still ahead of playout when the call ended (at most the
+        # buffer's depth).
+        tail_blocks = round(cfg.buffer_ms / 1000 / cfg.block_s) + 2
+        assert missing - tail_blocks <= s["concealed"] <= missing + s["late"]
+
+
+def _wait_for(pred, timeout_s: float) -> bool:
+    import time
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
