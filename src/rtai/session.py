@@ -513,10 +513,11 @@ class Peer:
         answer = negotiate(
             hello, self._params(), self.ssrc, self.clock_id, self._codec_payload_types
         )
-        self._send(encode_message(answer), addr)
         if isinstance(answer, Reject):
             self._event("warn", f"refused a call from {_fmt(addr)}: {answer.reason}")
+            self._send(encode_message(answer), addr)
             return
+        self._send(encode_message(answer), addr)
         self.call = self._new_call(hello.session, addr, answer, hello.ssrc, hello.clock_id, now)
         self._event("info", self._call_line(self.call))
 
