@@ -70,6 +70,6 @@ def parse_hostport(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, in
 
 
 def _port(p: str, text: str) -> int:
-    if not p.isdigit() or not 0 < int(p) < 65536:
+    if not (p.isascii() and p.isdigit()) or not 0 < int(p) < 65536:
         raise ConfigError(f"address {text!r}: port must be 1..65535")
     return int(p)

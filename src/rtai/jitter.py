@@ -67,6 +67,11 @@ class JitterCounters:
 
 _IDLE = PlayoutItem(Playout.IDLE)
 
+# Added to every extended sequence number so it is always positive: the unwrapper
+# maps a packet from before the first one seen to a negative number, which would
+# collide with the empty-slot marker -1 (and ``_oldest`` would pick empty slots).
+_EXT_BASE = 1 << 32
+
 
 class JitterBuffer:
     def __init__(
@@ -139,7 +144,7 @@ class JitterBuffer:
         arrival_s: float,
         capture_s: float | None = None,
     ) -> Arrival:
-        ext = self._unwrap.unwrap(seq)
+        ext = self._unwrap.unwrap(seq) + _EXT_BASE
         if self._floor is not None and ext < self._floor:
             self.counters.late += 1
             return Arrival.LATE
@@ -210,13 +215,14 @@ class JitterBuffer:
             self.counters.played += 1
             return item
         self._missing_run += 1
+        missing_seq = (self._next - 1) & 0xFFFF
         if self._count == 0 and self._missing_run >= self.max_conceal_blocks:
             # The stream has dried up: stop concealing and wait for it to restart.
             self.counters.rebuffers += 1
             self._floor = self._next
             self._reset_playout()
         self.counters.concealed += 1
-        return PlayoutItem(Playout.CONCEAL, (self._next - 1) & 0xFFFF)
+        return PlayoutItem(Playout.CONCEAL, missing_seq)
 
     def _drop_overflow(self) -> None:
         assert self._next is not None

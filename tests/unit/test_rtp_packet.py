@@ -326,6 +326,8 @@ def test_abs_capture_time_of_wrong_size_raises_rtp_error(size):
 
 @given(st.floats(0.0, 1e6, allow_nan=False))
 def test_abs_capture_time_survives_an_rtp_packet_round_trip(t_s):
-    pkt = RtpPacket(96, 1, 2, 3, b"pcm", extensions={ABS_CAPTURE_TIME_ID: encode_abs_capture_time(t_s)})
+    pkt = RtpPacket(
+        96, 1, 2, 3, b"pcm", extensions={ABS_CAPTURE_TIME_ID: encode_abs_capture_time(t_s)}
+    )
     got = parse_rtp(pkt.serialize()).extensions[ABS_CAPTURE_TIME_ID]
     assert abs(decode_abs_capture_time(got) - t_s) < 1e-6

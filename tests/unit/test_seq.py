@@ -116,3 +116,13 @@ def test_unwrapper_late_packet_does_not_move_the_reference_back():
     assert u.unwrap(1) == 65537
     assert u.unwrap(65534) == 65534  # late, before the wrap
     assert u.unwrap(2) == 65538  # still after the wrap
+
+
+def test_unwrapper_reference_stays_at_the_newest_after_a_far_late_packet():
+    u = SeqUnwrapper()
+    assert u.unwrap(30000) == 30000
+    assert u.unwrap(10000) == 10000  # 20000 late
+    # Measured from the newest (30000) this is 20000 ahead; from the late packet it
+    # would look 25536 behind and unwrap to a negative number.
+    assert u.unwrap(50000) == 50000
+    assert u.unwrap(5000) == 70536  # and on across the wrap

@@ -71,7 +71,9 @@ class DeviceEndpoint:
         except Exception as e:
             raise EndpointError(f"cannot list audio devices ({e}); {no_device_hint()}") from None
         if len(devices) == 0:
-            raise EndpointError(no_device_hint())
+            asked = [repr(d) for d in (input_device, output_device) if d is not None]
+            prefix = f"no audio device {' or '.join(asked)}: " if asked else ""
+            raise EndpointError(prefix + no_device_hint())
         use_in, use_out = source is None, sink is None
         in_info = self._resolve(sd, input_device, "input") if use_in else None
         out_info = self._resolve(sd, output_device, "output") if use_out else None

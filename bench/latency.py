@@ -1,0 +1,790 @@
+"""Mouth-to-ear latency of a real call on the JACK rig, per block size.
+
+For each block size a private ``jackd`` (dummy driver, 48000 Hz, period = block size)
+gets three rig cards (see :mod:`rtai.testing.jack_rig`): ``rigL`` for the floor, and
+``rigA``/``rigB`` for the two peers. Then:
+
+1. Floor. A child process (this script with ``--loop-child``) opens ``rigL`` through
+   PortAudio exactly as rtai opens a card (same block size, ``latency="low"``) and
+   copies each input block to the output in its callback. The rig plays noise into
+   ``rigL``'s microphone and records its speaker: the delay is what the device loop
+   alone costs (capture block + playout block + whatever JACK/PortAudio add), the part
+   of the latency no jitter buffer or network can remove.
+2. The call. ``rtai listen`` on ``rigA`` and ``rtai call`` on ``rigB`` over loopback UDP.
+   The rig plays two different speech signals into both microphones at once and
+   records both speakers. The delay of each direction is measured by cross-correlating
+   0.5 s windows (hop 0.25 s) of what was played with what came out, skipping quiet
+   windows (speech pauses), so the median and p99 describe the latency across the run.
+3. What rtai itself reports: the ``latency_ms`` (median over one second) and
+   ``latency_ms_p99`` fields of each peer's ``--stats-json`` lines written while talking.
+4. xruns (rtai's own count and the JACK server's) and each peer's CPU time over the
+   talking interval, from /proc/PID/stat.
+
+The table goes to docs/benchmarks.md (section ``latency``) and the plot to
+docs/latency.png. Run from the repository root::
+
+    .venv/bin/python bench/latency.py            # ~20 s of talk per block size, < 3 min
+    .venv/bin/python bench/latency.py --quick    # ~6 s of talk per block size
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import signal as sps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+RATE_HZ = 48000
+BLOCKS = (64, 128, 256, 480)
+SECTION = "latency"
+PNG = _common.REPO / "docs" / "latency.png"
+RTAI = str(Path(sys.executable).with_name("rtai"))
+
+WINDOW_S = 0.5  # length of one delay-measurement window
+HOP_S = 0.25  # windows overlap by half
+SEARCH_S = 0.1  # each window searches +-100 ms around the whole-run delay
+QUIET_DBFS = -35.0  # windows quieter than this (speech pauses) are skipped
+MIN_WINDOW_CORR = 0.9  # a window matching worse than this is counted as unmatched
+LEAD_S = 1.0  # the call runs this long before the talk starts (playout settles)
+TAIL_S = 0.5  # and this long after it ends (the last words reach the speakers)
+LOOP_NOISE_S = 1.5  # noise played through the device loop to measure the floor
+STARTUP_TIMEOUT_S = 20.0
+DIFF_WARN_MS = 1.0  # rtai-reported vs rig-measured medians further apart get a note
+
+
+# --- one run's results ---------------------------------------------------------------
+
+
+@dataclass
+class Direction:
+    """One direction of the call, seen from the peer that hears it."""
+
+    label: str  # "A→B": spoken into rigA's microphone, heard at rigB's speaker
+    hearer: str  # "caller (B)" or "listener (A)"
+    delays_frames: np.ndarray  # one per matched talk window
+    windows_talk: int = 0  # windows loud enough to measure
+    windows_unmatched: int = 0  # ... of which matched worse than MIN_WINDOW_CORR
+    run_corr: float = 0.0  # correlation of the whole-run alignment
+    rtai_median_ms: float | None = None
+    rtai_p99_ms: float | None = None
+    rtai_seconds: int = 0  # stats lines the rtai figures come from
+    xruns: int = 0  # the hearer's rtai xruns, whole process
+    talk_xruns: int = 0  # ... while talking
+    peer_minutes: float = 0.0
+    cpu_pct: float | None = None  # the hearer's CPU over the talk, % of one core
+    concealed: int = 0  # blocks the hearer concealed in the call
+    talk_concealed: int = 0  # ... while talking
+    late: int = 0
+    crashed: str | None = None  # first error line if the hearer's log has a traceback
+
+    def pct_ms(self, q: float) -> float | None:
+        if self.delays_frames.size == 0:
+            return None
+        return float(np.percentile(self.delays_frames, q)) * 1000.0 / RATE_HZ
+
+
+@dataclass
+class Run:
+    block: int
+    floor_frames: int | None
+    floor_corr: float
+    talk_s: float
+    dirs: list[Direction] = field(default_factory=list)
+    jack_xruns: int = 0  # server xruns seen by the rig over the whole run
+    jack_talk_xruns: int = 0  # ... while talking
+    jack_minutes: float = 0.0
+
+    @property
+    def block_ms(self) -> float:
+        return self.block * 1000.0 / RATE_HZ
+
+    @property
+    def floor_ms(self) -> float | None:
+        return None if self.floor_frames is None else self.floor_frames * 1000.0 / RATE_HZ
+
+
+# --- processes we start ----------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a live process, all threads (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # rest[0] is field 3 (state); utime and stime are fields 14 and 15
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PeerProcess:
+    """One ``rtai`` subprocess: its log, its stats file, stopped only by its own PID."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self.stats_path = workdir / f"{name}.jsonl"
+        argv = [*argv, "--stats-json", str(self.stats_path)]
+        self.started_s = time.monotonic()
+        self.ended_s: float | None = None
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 6) -> str:
+        return " / ".join(self.log().strip().splitlines()[-lines:])
+
+    def wait_for(self, text: str, timeout_s: float = STARTUP_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while text not in self.log():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rtai {self.name} exited early: {self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"rtai {self.name} never said {text!r}: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def stats(self) -> list[dict]:
+        import json
+
+        try:
+            lines = self.stats_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                break  # a line being written right now
+        return out
+
+    def cpu_seconds(self) -> float | None:
+        return cpu_seconds(self.proc.pid)
+
+    def crashed(self) -> str | None:
+        text = self.log()
+        if "Traceback" not in text:
+            return None
+        errors = [ln.strip() for ln in text.splitlines() if "Error" in ln and ":" in ln]
+        return errors[0] if errors else "traceback in the log"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # rtai ends the call and exits cleanly
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        if self.ended_s is None:
+            self.ended_s = time.monotonic()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def drain(stream, keep: int = 50) -> deque:
+    """Read a child's pipe in the background so it never blocks; keep its last lines."""
+    tail: deque = deque(maxlen=keep)
+
+    def run() -> None:
+        for line in iter(stream.readline, b""):
+            tail.append(line.decode(errors="replace").rstrip())
+
+    threading.Thread(target=run, daemon=True).start()
+    return tail
+
+
+# --- the floor: a bare PortAudio loop through one card --------------------------------
+
+
+def loop_child(card: str, block: int) -> int:
+    """Child mode: copy ``card``'s input to its output until SIGTERM."""
+    import sounddevice as sd
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def callback(indata, outdata, frames, time_info, status) -> None:
+        outdata[:] = indata
+
+    with sd.Stream(
+        device=(card, card),
+        samplerate=RATE_HZ,
+        blocksize=block,
+        channels=1,
+        dtype="float32",
+        latency="low",
+        callback=callback,
+    ):
+        print("ready", flush=True)
+        stop.wait(60)
+    return 0
+
+
+def measure_floor(card, env: dict[str, str], block: int) -> tuple[int | None, float]:
+    """Frames from ``card``'s microphone to its speaker through a bare callback loop."""
+    from rtai.testing.jack_rig import measure_delay_frames
+
+    argv = [sys.executable, __file__, "--loop-child", card.name, "--frame", str(block)]
+    child = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    err = drain(child.stderr)
+    try:
+        ready, _, _ = select.select([child.stdout], [], [], STARTUP_TIMEOUT_S)
+        if not ready or child.stdout.readline().strip() != b"ready":
+            raise RuntimeError(f"the loop child did not start: {' / '.join(list(err)[-4:])}")
+        time.sleep(0.3)
+        noise = 0.1 * np.random.default_rng(block).standard_normal(int(LOOP_NOISE_S * RATE_HZ))
+        card.play(noise.astype(np.float32))
+        while not card.playing_done:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        rec_start, rec = card.recording()
+        delay, corr = measure_delay_frames(noise, card.play_start_frame, rec[:, 0], rec_start)
+        return (int(delay) if corr > MIN_WINDOW_CORR else None), float(corr)
+    finally:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)
+
+
+# --- delay over time ------------------------------------------------------------------
+
+
+def window_delays(
+    played: np.ndarray,
+    play_start: int,
+    recorded: np.ndarray,
+    rec_start: int,
+    run_delay: int,
+) -> tuple[np.ndarray, int, int]:
+    """Delay (frames) of each loud window of ``played`` in ``recorded``.
+
+    Each window is searched within +-SEARCH_S of the whole-run delay by normalised
+    cross-correlation. Returns (delays of matched windows, loud windows, unmatched).
+    """
+    from rtai.dsp.align import correlation
+
+    win, hop, margin = int(WINDOW_S * RATE_HZ), int(HOP_S * RATE_HZ), int(SEARCH_S * RATE_HZ)
+    rec = np.asarray(recorded, dtype=np.float64)
+    delays, talk, unmatched = [], 0, 0
+    for s in range(0, played.size - win + 1, hop):
+        w = np.asarray(played[s : s + win], dtype=np.float64)
+        rms = float(np.sqrt(np.mean(w * w)))
+        if rms <= 0 or 20 * np.log10(rms) < QUIET_DBFS:
+            continue
+        r0 = play_start + s + run_delay - margin - rec_start
+        if r0 < 0 or r0 + win + 2 * margin > rec.size:
+            continue  # not covered by the recording
+        talk += 1
+        seg = rec[r0 : r0 + win + 2 * margin]
+        xc = sps.correlate(seg, w, mode="valid", method="fft")  # xc[k] = <seg[k:k+win], w>
+        energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
+        seg_norm = np.sqrt(np.maximum(energy[win:] - energy[:-win], 1e-20))
+        k = int(np.argmax(xc / seg_norm))
+        if correlation(w, seg[k : k + win]) < MIN_WINDOW_CORR:
+            unmatched += 1
+            continue
+        delays.append(run_delay - margin + k)
+    return np.asarray(delays, dtype=np.int64), talk, unmatched
+
+
+def rtai_reported(lines: list[dict]) -> tuple[float | None, float | None, int]:
+    """(median of the per-second medians, highest per-second p99, seconds used)."""
+    med = [r["latency_ms"] for r in lines if r.get("latency_ms") is not None]
+    p99 = [r["latency_ms_p99"] for r in lines if r.get("latency_ms_p99") is not None]
+    return (
+        float(np.median(med)) if med else None,
+        float(np.max(p99)) if p99 else None,
+        len(med),
+    )
+
+
+# --- one block size -------------------------------------------------------------------
+
+
+def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress, task) -> Run:
+    from rtai.audio.signals import speech
+    from rtai.testing.jack_rig import JackServer, RigCard, jack_env, measure_delay_frames
+
+    def phase(text: str) -> None:
+        progress.update(task, description=f"block {block:>3}: {text}")
+
+    server = f"rtaibench{os.getpid()}b{block}"
+    run = Run(block, None, 0.0, talk_s)
+    srv = JackServer(server, RATE_HZ, block)
+    cards: list = []
+    peers: list[PeerProcess] = []
+    phase("starting jackd")
+    srv.start()
+    drain(srv.proc.stderr)
+    jack_t0 = time.monotonic()
+    try:
+        record_s = talk_s + 40.0
+        rig_a = RigCard(server, "rigA", record_seconds=record_s)
+        rig_b = RigCard(server, "rigB", record_seconds=record_s)
+        rig_l = RigCard(server, "rigL", record_seconds=LOOP_NOISE_S + 15.0)
+        cards += [rig_a, rig_b, rig_l]
+
+        def jack_xruns() -> int:  # every client hears every server xrun: take the most
+            return max(c.xruns for c in cards)
+
+        env = jack_env(server)
+        phase("measuring the device-loop floor")
+        run.floor_frames, run.floor_corr = measure_floor(rig_l, env, block)
+
+        phase("starting the peers")
+        port = free_udp_port()
+        common = ["--frame", str(block), "--buffer", buffer_ms, "--seconds", str(talk_s + 60)]
+        listener = PeerProcess(
+            "listener",
+            [RTAI, "listen", "--bind", "127.0.0.1", "--port", str(port)]
+            + ["--input", "rigA", "--output", "rigA", *common],
+            env,
+            workdir,
+        )
+        peers.append(listener)
+        listener.wait_for("waiting for a caller")
+        caller = PeerProcess(
+            "caller",
+            [RTAI, "call", f"127.0.0.1:{port}", "--input", "rigB", "--output", "rigB", *common],
+            env,
+            workdir,
+        )
+        peers.append(caller)
+        caller.wait_for("call 1 with")
+        listener.wait_for("call 1 with")
+        time.sleep(LEAD_S)
+
+        say_a, say_b = speech(RATE_HZ, talk_s, 0), speech(RATE_HZ, talk_s, 1)
+        lines0 = [len(p.stats()) for p in peers]
+        cpu0 = [p.cpu_seconds() for p in peers]
+        jx0, t0 = jack_xruns(), time.monotonic()
+        rig_a.play(say_a)
+        rig_b.play(say_b)
+        phase("talking")
+        done = progress.tasks[task].completed
+        while not (rig_a.playing_done and rig_b.playing_done):
+            time.sleep(0.1)
+            progress.update(task, completed=done + min(talk_s, time.monotonic() - t0))
+        time.sleep(TAIL_S)
+        t1 = time.monotonic()
+        cpu1 = [p.cpu_seconds() for p in peers]
+        run.jack_talk_xruns = jack_xruns() - jx0
+        alive = [p.proc.poll() is None for p in peers]
+        time.sleep(1.1)  # one more stats line that covers the end of the talk
+        lines1 = [len(p.stats()) for p in peers]
+        progress.update(task, completed=done + talk_s)
+
+        phase("stopping")
+        caller.stop()
+        listener.stop()
+        run.jack_xruns = jack_xruns()
+        run.jack_minutes = (time.monotonic() - jack_t0) / 60.0
+
+        phase("measuring")
+        rec_a0, rec_a = rig_a.recording()
+        rec_b0, rec_b = rig_b.recording()
+        legs = [
+            # (label, hearer, played, its start, recorded, its start, index of hearer)
+            ("A→B", "caller (B)", say_a, rig_a.play_start_frame, rec_b[:, 0], rec_b0, 1),
+            ("B→A", "listener (A)", say_b, rig_b.play_start_frame, rec_a[:, 0], rec_a0, 0),
+        ]
+        for label, hearer, played, p0, rec, r0, i in legs:
+            d0, corr = measure_delay_frames(played, p0, rec, r0)
+            delays, talk, unmatched = window_delays(played, p0, rec, r0, int(d0))
+            d = Direction(label, hearer, delays, talk, unmatched, float(corr))
+            peer = peers[i]
+            lines = peer.stats()
+            talk_lines = lines[lines0[i] : lines1[i]]
+            d.rtai_median_ms, d.rtai_p99_ms, d.rtai_seconds = rtai_reported(talk_lines)
+            if lines:
+                d.xruns = int(lines[-1].get("xruns") or 0)
+                calls = [r for r in lines if r.get("state") == "in call"]
+                if calls:
+                    d.concealed = int(calls[-1].get("concealed") or 0)
+                    d.late = int(calls[-1].get("late") or 0)
+            if talk_lines:
+                before = lines[lines0[i] - 1] if lines0[i] else {}
+                d.talk_xruns = int(talk_lines[-1].get("xruns") or 0) - int(before.get("xruns") or 0)
+                d.talk_concealed = int(talk_lines[-1].get("concealed") or 0) - int(
+                    before.get("concealed") or 0
+                )
+            d.peer_minutes = ((peer.ended_s or t1) - peer.started_s) / 60.0
+            if cpu0[i] is not None and cpu1[i] is not None and alive[i]:
+                d.cpu_pct = 100.0 * (cpu1[i] - cpu0[i]) / (t1 - t0)
+            d.crashed = peer.crashed() or (None if alive[i] else "exited during the talk")
+            run.dirs.append(d)
+        return run
+    finally:
+        for p in peers:
+            p.stop()
+        for c in cards:
+            try:
+                c.close()
+            except Exception:  # the server may already be gone; it is stopped next
+                pass
+        srv.stop()
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def _f(x: float | None, nd: int = 2) -> str:
+    return "—" if x is None else f"{x:.{nd}f}"
+
+
+def _per_min(n: int, minutes: float) -> str:
+    return "—" if minutes <= 0 else f"{n / minutes:.1f}"
+
+
+def main_table(runs: list[Run]) -> str:
+    header = [
+        "block (frames / ms)",
+        "direction (heard by)",
+        "rig median ms",
+        "rig p99 ms",
+        "rig median, blocks",
+        "rtai median ms",
+        "rtai p99 ms",
+        "rtai − rig ms",
+        "floor ms (blocks)",
+        "xruns/min rtai / JACK",
+        "CPU % of a core",
+    ]
+    rows = []
+    for r in runs:
+        floor = "—" if r.floor_ms is None else f"{r.floor_ms:.2f} ({r.floor_frames / r.block:g})"
+        for d in r.dirs:
+            med, p99 = d.pct_ms(50), d.pct_ms(99)
+            diff = None if med is None or d.rtai_median_ms is None else d.rtai_median_ms - med
+            rows.append(
+                [
+                    f"{r.block} / {r.block_ms:.2f}",
+                    f"{d.label} ({d.hearer})",
+                    _f(med),
+                    _f(p99),
+                    _f(None if med is None else med / r.block_ms, 1),
+                    _f(d.rtai_median_ms),
+                    _f(d.rtai_p99_ms),
+                    "—" if diff is None else f"{diff:+.2f}",
+                    floor,
+                    _per_min(d.xruns, d.peer_minutes)
+                    + " / "
+                    + _per_min(r.jack_xruns, r.jack_minutes),
+                    _f(d.cpu_pct, 1),
+                ]
+            )
+    return _common.markdown_table(header, rows, "rl" + "r" * (len(header) - 2))
+
+
+def detail_table(runs: list[Run]) -> str:
+    header = [
+        "block",
+        "direction",
+        "talk windows (unmatched)",
+        "whole-run corr",
+        "rtai seconds",
+        "rtai xruns (talk) / peer min",
+        "JACK xruns (talk) / min",
+        "concealed (talk)",
+        "late",
+        "floor corr",
+    ]
+    rows = []
+    for r in runs:
+        for d in r.dirs:
+            rows.append(
+                [
+                    str(r.block),
+                    d.label,
+                    f"{d.windows_talk} ({d.windows_unmatched})",
+                    f"{d.run_corr:.4f}",
+                    str(d.rtai_seconds),
+                    f"{d.xruns} ({d.talk_xruns}) / {d.peer_minutes:.2f}",
+                    f"{r.jack_xruns} ({r.jack_talk_xruns}) / {r.jack_minutes:.2f}",
+                    f"{d.concealed} ({d.talk_concealed})",
+                    str(d.late),
+                    f"{r.floor_corr:.4f}",
+                ]
+            )
+    return _common.markdown_table(header, rows, "rl" + "r" * (len(header) - 2))
+
+
+def observations(runs: list[Run]) -> list[str]:
+    """Things in this run that a reader should not miss."""
+    notes = []
+    for r in runs:
+        if r.floor_frames is None:
+            notes.append(
+                f"block {r.block}: the device loop could not be measured "
+                f"(correlation {r.floor_corr:.3f})."
+            )
+        elif r.floor_frames != 2 * r.block:
+            notes.append(
+                f"block {r.block}: the device loop took {r.floor_frames} frames "
+                f"({r.floor_frames / r.block:g} blocks), not the 2 blocks expected."
+            )
+        if r.jack_xruns:
+            notes.append(
+                f"block {r.block}: the JACK server had {r.jack_xruns} xruns "
+                f"({r.jack_talk_xruns} while talking) in {r.jack_minutes:.2f} min."
+            )
+        for d in r.dirs:
+            med, p99 = d.pct_ms(50), d.pct_ms(99)
+            where = f"block {r.block} {d.label}"
+            if d.crashed:
+                notes.append(f"{where}: the {d.hearer} peer failed: {d.crashed}")
+            if med is None:
+                notes.append(f"{where}: no window matched; the audio did not get through.")
+                continue
+            if d.windows_unmatched:
+                notes.append(
+                    f"{where}: {d.windows_unmatched} of {d.windows_talk} talk windows "
+                    "did not match (dropouts or concealment)."
+                )
+            if d.rtai_median_ms is None:
+                notes.append(f"{where}: rtai reported no latency while talking.")
+            elif abs(d.rtai_median_ms - med) > DIFF_WARN_MS:
+                notes.append(
+                    f"{where}: rtai reports {d.rtai_median_ms:.2f} ms but the rig "
+                    f"measures {med:.2f} ms ({d.rtai_median_ms - med:+.2f} ms)."
+                )
+            if (
+                d.rtai_p99_ms is not None
+                and p99 is not None
+                and abs(d.rtai_p99_ms - p99) > DIFF_WARN_MS
+            ):
+                notes.append(
+                    f"{where}: p99 differs: rtai {d.rtai_p99_ms:.2f} ms, rig {p99:.2f} ms."
+                )
+            if p99 - med > r.block_ms / 2:
+                notes.append(
+                    f"{where}: the latency moved during the run (median "
+                    f"{med:.2f} ms, p99 {p99:.2f} ms)."
+                )
+            if d.talk_xruns:
+                notes.append(
+                    f"{where}: the {d.hearer} peer counted {d.talk_xruns} xruns "
+                    f"while talking ({d.xruns} in its {d.peer_minutes:.2f} min)."
+                )
+            if d.concealed:
+                notes.append(
+                    f"{where}: the {d.hearer} peer concealed {d.concealed} blocks and "
+                    f"counted {d.late} late packets in the call; {d.talk_concealed} of the "
+                    "concealed blocks fell in the talk."
+                )
+    return notes
+
+
+def plot(runs: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(runs), dtype=float)
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    series = [
+        ("A→B", "rig", -0.27, "tab:blue", "o"),
+        ("A→B", "rtai", -0.09, "tab:blue", "s"),
+        ("B→A", "rig", 0.09, "tab:orange", "o"),
+        ("B→A", "rtai", 0.27, "tab:orange", "s"),
+    ]
+    for label, source, off, color, marker in series:
+        med, up = [], []
+        for r in runs:
+            d = next((d for d in r.dirs if d.label == label), None)
+            if d is None:
+                m = p = None
+            elif source == "rig":
+                m, p = d.pct_ms(50), d.pct_ms(99)
+            else:
+                m, p = d.rtai_median_ms, d.rtai_p99_ms
+            med.append(np.nan if m is None else m)
+            up.append(0.0 if m is None or p is None else max(0.0, p - m))
+        name = "measured by the rig" if source == "rig" else "reported by rtai"
+        ax.errorbar(
+            x + off,
+            med,
+            yerr=[np.zeros(len(up)), up],
+            fmt=marker,
+            color=color,
+            mfc="white" if source == "rtai" else color,
+            capsize=4,
+            label=f"{label}, {name} (median, whisker to p99)",
+        )
+    floor = [np.nan if r.floor_ms is None else r.floor_ms for r in runs]
+    ax.plot(x, floor, "k-", marker="_", ms=18, label="floor: device loop, measured")
+    ax.plot(x, [2 * r.block_ms for r in runs], "k:", label="2 blocks")
+    ax.set_xticks(x, [f"{r.block}\n({r.block_ms:.2f} ms)" for r in runs])
+    ax.set_xlabel("block size = JACK period, frames at 48 kHz")
+    ax.set_ylabel("mouth-to-ear latency, ms")
+    ax.set_title("rtai mouth-to-ear latency on the JACK rig (--buffer 0, loopback UDP)")
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def section(runs: list[Run], args, info: dict[str, str], jack: str, notes: list[str]) -> str:
+    cmd = _common.reproduce_command("bench/latency.py")
+    observed = "\n".join(f"- {n}" for n in notes) or (
+        "- Nothing odd: no xruns, no crashes, rtai and the rig agree within 1 ms."
+    )
+    return f"""## Mouth-to-ear latency on the JACK rig
+
+Measured {_common.now_stamp()} on {_common.machine_line(info)}; {jack or "jackd"}.
+Reproduce from the repository root with `{cmd}`.
+
+Two peers (`rtai listen` on card rigA, `rtai call` on card rigB) talk over loopback UDP
+through a private `jackd` (dummy driver, 48000 Hz, period = block size), with the PCM
+codec and `--buffer {args.buffer}`. Both mics get {args.seconds:g} s of speech at once.
+Each row is one direction, heard by the named peer; its xruns and CPU are that peer's.
+
+{main_table(runs)}
+
+- **rig median / p99**: delay from a sample entering one card's microphone port to it
+  leaving the other card's speaker port, in JACK frames, measured by cross-correlating
+  {WINDOW_S:g} s windows (hop {HOP_S:g} s) of what was played with what was recorded;
+  windows quieter than {QUIET_DBFS:g} dBFS (speech pauses) are skipped. "blocks" is the
+  median divided by the block duration.
+- **rtai median / p99**: what the receiving peer reports in `--stats-json` while the
+  talk lasts (capture time carried in the RTP header extension to the DAC time of the
+  playout block): the median of its per-second `latency_ms` and the highest per-second
+  `latency_ms_p99`.
+- **floor**: a bare PortAudio callback that copies its input block to its output
+  through one rig card, opened as rtai opens it (same block size, `latency="low"`),
+  measured like the rows: one block is captured before the callback can see it and one
+  block plays after the callback wrote it. The JACK dummy driver adds no hardware
+  buffer of its own, so this is the whole device cost. On top of it a call needs the
+  receiving peer's next callback after the packet lands: with the two peers on one JACK
+  cycle that is up to one more block, depending on which client JACK runs first.
+- **`--buffer {args.buffer}`**: the jitter-buffer target in ms; 0 means playout starts at
+  the first callback after the first packet and no block is held back, so anything above
+  floor + 1 block is the jitter buffer or scheduling.
+- **xruns/min**: rtai's own count (PortAudio callback status flags, the last stats
+  line) over the peer process's lifetime, and the JACK server's xruns (seen by the rig's
+  xrun callback) over the server's lifetime, including start-up and the floor
+  measurement.
+- **CPU**: user + system time of the peer process (all threads) over the talk, from
+  `/proc/PID/stat`, in % of one core; the machine has {info["cores"]} cores shared by
+  `jackd`, both peers and the rig (a Python JACK client in the benchmark process).
+
+What this run showed:
+
+{observed}
+
+Details:
+
+{detail_table(runs)}
+
+![mouth-to-ear latency vs block size](latency.png)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="talk per block size (20)")
+    p.add_argument("--quick", action="store_true", help="6 s of talk per block size")
+    p.add_argument(
+        "--blocks",
+        default=",".join(map(str, BLOCKS)),
+        help="block sizes in frames, comma-separated (64,128,256,480)",
+    )
+    p.add_argument("--buffer", default="0", metavar="MS", help="rtai --buffer (0)")
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
+    p.add_argument("--keep", metavar="DIR", help="keep the peers' logs and stats in DIR")
+    p.add_argument("--loop-child", metavar="CARD", help=argparse.SUPPRESS)
+    p.add_argument("--frame", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.loop_child:
+        return loop_child(args.loop_child, args.frame)
+    if args.quick:
+        args.seconds = 6.0
+    blocks = [int(b) for b in args.blocks.split(",") if b.strip()]
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rtai.testing.jack_rig import jackd_available
+
+    if not jackd_available():
+        print("bench/latency.py: jackd is not installed; apt-get install jackd2", file=sys.stderr)
+        return 1
+    info = _common.machine()
+    jack = _common.tool_version(["jackd", "--version"]).split(" tmpdir")[0]
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="rtai-bench-latency-") as tmp_dir:
+        tmp = args.keep or tmp_dir
+        with Progress(
+            TextColumn("{task.description:<44}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+        ) as progress:
+            task = progress.add_task("starting", total=args.seconds * len(blocks))
+            for block in blocks:
+                workdir = Path(tmp) / f"b{block}"
+                workdir.mkdir(parents=True, exist_ok=True)
+                runs.append(run_block(block, args.seconds, args.buffer, workdir, progress, task))
+            progress.update(task, description="done")
+    notes = observations(runs)
+    print(main_table(runs))
+    print()
+    print(detail_table(runs))
+    print()
+    for n in notes:
+        print("-", n)
+    if not args.no_write:
+        _common.write_section(SECTION, section(runs, args, info, jack, notes))
+        plot(runs, PNG)
+        print(
+            f"\nwrote {_common.BENCHMARKS_MD.relative_to(_common.REPO)} and "
+            f"{PNG.relative_to(_common.REPO)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The rtai command line, run as a user would: real processes, real UDP on loopback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtai.audio.signals import speech
+from rtai.dsp.align import aligned_correlation
+
+RATE = 48000
+REQUIRED_STATS = {
+    "t", "sent", "received", "lost", "late", "duplicates", "malformed", "concealed",
+    "jitter_ms", "buffer_ms", "latency_ms", "rtt_ms", "bitrate_kbps", "xruns",
+    "callback_ms_p99",
+}  # fmt: skip
+
+
+def rtai(*args: str, timeout: float = 30, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rtai", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rtai", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def one_line_error(proc) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rtai: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["listen", "--rate", "12345"], "--rate"),
+        (["listen", "--frame", "32", "--input", "tone", "--output", "null"], "--frame"),
+        (["listen", "--channels", "3"], "--channels"),
+        (["listen", "--frame", "abc"], "--frame"),
+        (["call", "127.0.0.1:99999", "--input", "tone", "--output", "null"], "port"),
+        (["call", "127.0.0.1", "--input", "/no/such/file.wav", "--output", "null"], "no such"),
+        (["call", "127.0.0.1", "--input", "tone:abc", "--output", "null"], "tone"),
+        (["call", "127.0.0.1", "--input", "tone", "--output", "/no/such/dir/x.wav"], "x.wav"),
+        (["listen", "--input", "tone", "--output", "nosuchdevice"], "nosuchdevice"),
+        (["bogus"], "invalid choice"),
+    ],
+)
+def test_bad_input_gets_one_line_error_and_exit_2(args, words):
+    proc = rtai(*args)
+    assert proc.returncode == 2
+    assert words in one_line_error(proc)
+
+
+def test_busy_port_is_reported():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    try:
+        port = s.getsockname()[1]
+        proc = rtai("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "tone",
+                    "--output", "null")  # fmt: skip
+        assert proc.returncode == 2
+        assert "--port" in one_line_error(proc)
+    finally:
+        s.close()
+
+
+def test_no_sound_card_points_at_files_and_demo(monkeypatch):
+    # This machine (and CI) has no sound card and no audio server running for rtai.
+    proc = rtai("listen", "--port", str(free_port()), "--seconds", "1")
+    if proc.returncode == 0:
+        pytest.skip("a sound card is present")
+    assert proc.returncode == 2
+    line = one_line_error(proc)
+    assert "--input" in line and "rtai demo" in line
+
+
+def test_devices_lists_or_explains():
+    proc = rtai("devices")
+    assert proc.returncode == 0
+    assert "no sound card" in proc.stdout or "default" in proc.stdout
+
+
+def test_file_call_end_to_end_with_stats(tmp_path):
+    src = tmp_path / "say.wav"
+    sf.write(src, speech(RATE, 2.0, 1), RATE, subtype="PCM_16")
+    port = free_port()
+    listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "tone:330",
+                     "--output", str(tmp_path / "listener.wav"), "--stats-json",
+                     str(tmp_path / "l.json"), "--seconds", "15")  # fmt: skip
+    try:
+        time.sleep(0.8)
+        caller = rtai("call", f"127.0.0.1:{port}", "--input", str(src), "--output",
+                      str(tmp_path / "caller.wav"), "--stats-json", str(tmp_path / "c.json"),
+                      "--buffer", "40")  # fmt: skip
+        assert caller.returncode == 0, caller.stderr
+        assert "input finished" in caller.stderr
+        time.sleep(0.5)
+        listener.send_signal(signal.SIGINT)
+        out, err = listener.communicate(timeout=10)
+        assert listener.returncode == 0, err
+        assert "the other side hung up" in err
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+            listener.communicate()
+    heard, rate = sf.read(tmp_path / "listener.wav", dtype="float32")
+    assert rate == RATE
+    _, corr = aligned_correlation(speech(RATE, 2.0, 1), heard)
+    assert corr > 0.999
+    heard_c, _ = sf.read(tmp_path / "caller.wav", dtype="float32")
+    spectrum = np.abs(np.fft.rfft(heard_c[RATE // 2 : RATE // 2 + RATE]))
+    assert abs(np.argmax(spectrum) - 330) <= 1  # 1 Hz bins over one second
+    rows = [json.loads(line) for line in open(tmp_path / "c.json")]
+    in_call = [r for r in rows if r.get("call")]
+    assert in_call
+    for r in in_call:
+        assert REQUIRED_STATS <= r.keys()
+    assert max(r["sent"] for r in in_call) > 500
+    assert any(r["latency_ms"] is not None for r in in_call)
+
+
+def test_ctrl_c_on_the_caller_says_goodbye_and_listener_waits_again(tmp_path):
+    port = free_port()
+    listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
+                     "--output", "null", "--seconds", "20")  # fmt: skip
+    caller = None
+    try:
+        time.sleep(0.8)
+        caller = spawn("call", f"127.0.0.1:{port}", "--input", "tone", "--output", "null")
+        time.sleep(2.0)
+        caller.send_signal(signal.SIGINT)
+        _, err_c = caller.communicate(timeout=10)
+        assert caller.returncode == 0, err_c
+        time.sleep(0.5)
+        listener.send_signal(signal.SIGTERM)
+        _, err_l = listener.communicate(timeout=10)
+        assert listener.returncode == 0
+        assert "the other side hung up" in err_l
+        assert err_l.count("waiting for a caller") == 2
+    finally:
+        for p in (caller, listener):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate()
+
+
+def test_demo_runs_and_reports(tmp_path):
+    report = tmp_path / "r.json"
+    proc = rtai("demo", "--seconds", "3", "--out", str(tmp_path / "out"), "--report", str(report),
+                "--loss", "2", "--seed", "3", timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(report.read_text())
+    for side in ("caller", "listener"):
+        assert r[side]["correlation"] > 0.9
+        assert r[side]["lost"] > 0
+        assert r[side]["concealed"] >= r[side]["lost"] - 20
+        assert r[side]["latency_ms_median"] > 20  # the simulated network adds 20 ms
+        data, rate = sf.read(r[side]["heard_wav"])
+        assert rate == RATE and len(data) > 2 * RATE
