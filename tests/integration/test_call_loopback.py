@@ -14,7 +14,7 @@ from rtai.handshake import Accept, decode_message, is_handshake
 from rtai.dsp.align import find_lag, overlap
 from rtai.netsim.model import ImpairmentConfig
 from rtai.netsim.relay import Relay
-from rtai.rtp.packet import looks_like_rtp, parse_rtp
+from rtai.rtp.packet import RtpPacket, looks_like_rtp, parse_rtp
 from rtai.rtp.rtcp import is_rtcp
 
 RATE = 48000
@@ -221,3 +221,57 @@ def _wait_for(pred, timeout_s: float) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_hostile_packets_are_dropped_and_counted_and_the_call_goes_on(start_pair):
+    pair = start_pair(speech(RATE, 4.0, 0), speech(RATE, 3.0, 1))
+    assert _wait_for(lambda: pair.listener.call is not None and pair.caller.call is not None, 3)
+    call = pair.listener.call
+    target = pair.listener_sock.getsockname()
+    ssrc, pt = call.remote_ssrc, call.accept.payload_type
+    good_len = call.accept.block_frames * 2
+
+    def rtp(**kw) -> bytes:
+        fields = dict(payload_type=pt, sequence_number=1, timestamp=0, ssrc=ssrc,
+                      payload=bytes(good_len))  # fmt: skip
+        fields.update(kw)
+        return RtpPacket(**fields).serialize()
+
+    # Sent from the caller's own address and port, so only the content is wrong.
+    from_caller = pair.caller.sock
+    hostile = {
+        "malformed": [b"\x80", b"\x80\x60" + b"\x00" * 5, b"\x00garbage", b"RTAI\x01\x09{}",
+                      b"\x40" + bytes(20), b"\xb0" + bytes(15)],
+        "wrong_source": [rtp(ssrc=ssrc ^ 1)] * 3,
+        "unknown_payload": [rtp(payload_type=(pt + 1) % 128)] * 4,
+    }  # fmt: skip
+    for packets in hostile.values():
+        for p in packets:
+            from_caller.sendto(p, target)
+    # A stranger on another port is wrong_source whatever it sends.
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", 0))
+    for _ in range(5):
+        stranger.sendto(rtp(), target)
+    stranger.sendto(b"\x80" * 20000, target)  # oversized
+    stranger.close()
+    time.sleep(0.3)
+    snap = pair.listener.snapshot()
+    assert snap["malformed"] == len(hostile["malformed"]) + 1  # + the oversized one
+    assert snap["wrong_source"] == len(hostile["wrong_source"]) + 5
+    assert snap["unknown_payload"] == len(hostile["unknown_payload"])
+    pair.wait(15)
+    assert pair.listener.finished_calls[-1]["ended"] == "the other side hung up"
+
+
+def test_truncated_payload_is_concealed_not_played(start_pair):
+    pair = start_pair(speech(RATE, 3.0, 0), speech(RATE, 2.0, 1))
+    assert _wait_for(lambda: pair.listener.call is not None and pair.caller.call is not None, 3)
+    call = pair.listener.call
+    # A packet far ahead in sequence with a short payload: it reaches playout and the
+    # decoder refuses it.
+    seq = (pair.caller.call.seq + 20) & 0xFFFF
+    bad = RtpPacket(call.accept.payload_type, seq, 0, call.remote_ssrc, b"\x01\x02\x03")
+    pair.caller.sock.sendto(bad.serialize(), pair.listener_sock.getsockname())
+    pair.wait(15)
+    assert pair.listener.finished_calls[-1]["decode_errors"] == 1
