@@ -92,9 +92,7 @@ def run_call(
     voices = {"listener": speech(RATE_HZ, seconds, 0), "caller": speech(RATE_HZ, seconds, 1)}
     sinks = {k: ArraySink(RATE_HZ, 1) for k in voices}
     endpoints = {
-        k: ClockedEndpoint(
-            ArraySource(voices[k], RATE_HZ), sinks[k], RATE_HZ, 1, cfg.block_frames
-        )
+        k: ClockedEndpoint(ArraySource(voices[k], RATE_HZ), sinks[k], RATE_HZ, 1, cfg.block_frames)
         for k in voices
     }
     lsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -208,5 +206,3 @@ def _print_report(r: dict, console: Console) -> None:
         t.add_row(label, "--" if c is None else f"{c}{unit}", "--" if li is None else f"{li}{unit}")
     console.print(t)
     console.print(f"what each side heard: {r['caller']['heard_wav']}, {r['listener']['heard_wav']}")
-
-

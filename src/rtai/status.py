@@ -13,9 +13,8 @@ def status_line(s: dict) -> Text:
     """Render one statistics snapshot as a single line."""
     t = Text()
     t.append(f"{s.get('state', ''):8} ", style="bold")
-    t.append(
-        f"in {_f(s.get('level_in_dbfs'), '6.1f')} dBFS  out {_f(s.get('level_out_dbfs'), '6.1f')} dBFS  "
-    )
+    t.append(f"in {_f(s.get('level_in_dbfs'), '6.1f')} dBFS  ")
+    t.append(f"out {_f(s.get('level_out_dbfs'), '6.1f')} dBFS  ")
     if s.get("call"):
         t.append(f"latency {_f(s.get('latency_ms'), '.1f', ' ms')}  ", style="cyan")
         t.append(f"rtt {_f(s.get('rtt_ms'), '.1f', ' ms')}  ")

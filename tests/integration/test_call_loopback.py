@@ -10,8 +10,8 @@ import pytest
 
 from rtai.audio.signals import speech
 from rtai.config import PeerConfig
-from rtai.handshake import Accept, decode_message, is_handshake
 from rtai.dsp.align import find_lag, overlap
+from rtai.handshake import Accept, decode_message, is_handshake
 from rtai.netsim.model import ImpairmentConfig
 from rtai.netsim.relay import Relay
 from rtai.rtp.packet import RtpPacket, looks_like_rtp, parse_rtp
@@ -92,8 +92,8 @@ def test_listener_takes_the_next_caller_after_the_first_leaves(start_pair):
     pair1.caller.done.wait(10)
     pair1.caller.stop()
     # A second caller to the same listener socket.
-    from tests.integration.conftest import clocked, make_udp
     from rtai.session import Peer
+    from tests.integration.conftest import clocked, make_udp
 
     ep, sink = clocked(speech(RATE, 1.0, 1), PeerConfig(buffer_ms=40))
     caller2 = Peer(PeerConfig(buffer_ms=40), ep, make_udp(), pair1.listener_sock.getsockname())
@@ -110,8 +110,8 @@ def test_listener_takes_the_next_caller_after_the_first_leaves(start_pair):
 
 def test_a_second_caller_during_a_call_is_told_the_listener_is_busy(start_pair):
     pair = start_pair(speech(RATE, 4.0, 0), speech(RATE, 3.0, 1))
-    from tests.integration.conftest import clocked, make_udp
     from rtai.session import Peer
+    from tests.integration.conftest import clocked, make_udp
 
     assert _wait_for(lambda: pair.listener.call is not None, 3)
     ep, _ = clocked(speech(RATE, 1.0, 1), PeerConfig(buffer_ms=40))
@@ -128,8 +128,8 @@ def test_a_second_caller_during_a_call_is_told_the_listener_is_busy(start_pair):
 
 
 def test_calling_nobody_times_out_with_a_message(start_pair):
-    from tests.integration.conftest import clocked, make_udp
     from rtai.session import Peer
+    from tests.integration.conftest import clocked, make_udp
 
     dead = make_udp()  # bound, never answers
     ep, _ = clocked(speech(RATE, 1.0, 1), PeerConfig())

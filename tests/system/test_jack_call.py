@@ -84,8 +84,12 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(jack_ser
         assert listener.wait(timeout=10) == 0, listener.stderr.read()
         start_a, heard_a = card_a.recording()
         start_b, heard_b = card_b.recording()
-        delay_ab, corr_ab = measure_delay_frames(say_a, card_a.play_start_frame, heard_b[:, 0], start_b)
-        delay_ba, corr_ba = measure_delay_frames(say_b, card_b.play_start_frame, heard_a[:, 0], start_a)
+        delay_ab, corr_ab = measure_delay_frames(
+            say_a, card_a.play_start_frame, heard_b[:, 0], start_b
+        )
+        delay_ba, corr_ba = measure_delay_frames(
+            say_b, card_b.play_start_frame, heard_a[:, 0], start_a
+        )
     finally:
         for p in procs:
             if p.poll() is None:

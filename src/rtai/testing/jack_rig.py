@@ -56,8 +56,17 @@ class JackServer:
         for k, v in jack_env(self.name).items():
             os.environ[k] = v  # PortAudio and jack.Client in this process use it
         self.proc = subprocess.Popen(
-            ["jackd", "-n", self.name, "-d", "dummy", "-r", str(self.rate_hz),
-             "-p", str(self.period_frames)],
+            [
+                "jackd",
+                "-n",
+                self.name,
+                "-d",
+                "dummy",
+                "-r",
+                str(self.rate_hz),
+                "-p",
+                str(self.period_frames),
+            ],
             env=jack_env(self.name),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
