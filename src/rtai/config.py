@@ -48,28 +48,38 @@ class PeerConfig:
         return self.block_frames / self.rate_hz
 
 
-def parse_hostport(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
-    """Parse ``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or ``V6``; raise ConfigError."""
-    text = text.strip()
-    host, port = text, default_port
+def parse_hostport(
+    text: str | None,
+    default_port: int | None = DEFAULT_PORT,
+    option: str = "address",
+    allow_port_zero: bool = False,
+) -> tuple[str, int]:
+    """Parse ``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address.
+
+    With ``default_port=None`` the port is required. Raises :class:`ConfigError`
+    with a one-line message that names ``option``.
+    """
+    if text is None or not str(text).strip():
+        raise ConfigError(f"{option} is required, as HOST:PORT (e.g. 127.0.0.1:5004)")
+    text = str(text).strip()
+    port_text: str | None = None
     if text.startswith("["):
         end = text.find("]")
-        if end < 0:
-            raise ConfigError(f"address {text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ConfigError(f"address {text!r}: expected [HOST]:PORT")
-            port = _port(rest[1:], text)
+        if end < 0 or (text[end + 1 :] and text[end + 1 : end + 2] != ":"):
+            raise ConfigError(f"{option} {text!r}: write IPv6 addresses as [ADDR]:PORT")
+        host = text[1:end]
+        port_text = text[end + 2 :] if text[end + 1 :] else None
     elif text.count(":") == 1:
-        host, p = text.split(":")
-        port = _port(p, text)
+        host, port_text = text.split(":")
+    else:
+        host = text  # a host name, an IPv4 address or a bare IPv6 address
     if not host:
-        raise ConfigError(f"address {text!r}: missing host")
-    return host, port
-
-
-def _port(p: str, text: str) -> int:
-    if not (p.isascii() and p.isdigit()) or not 0 < int(p) < 65536:
-        raise ConfigError(f"address {text!r}: port must be 1..65535")
-    return int(p)
+        raise ConfigError(f"{option} {text!r}: missing host, e.g. 127.0.0.1:5004")
+    if port_text is None:
+        if default_port is None:
+            raise ConfigError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:5004")
+        return host, default_port
+    low = 0 if allow_port_zero else 1
+    if not (port_text.isascii() and port_text.isdigit()) or not low <= int(port_text) <= 65535:
+        raise ConfigError(f"{option} {text!r}: port must be an integer {low}..65535")
+    return host, int(port_text)

@@ -112,17 +112,17 @@ def test_parse_hostport_rejects_non_ascii_digits_as_a_port(text):
 
 @pytest.mark.parametrize("text", ["", ":5004", "[]:5004", "[]"])
 def test_parse_hostport_rejects_a_missing_host(text):
-    with pytest.raises(ConfigError, match="missing host"):
+    with pytest.raises(ConfigError, match="missing host|is required"):
         parse_hostport(text)
 
 
 def test_parse_hostport_rejects_unclosed_bracket():
-    with pytest.raises(ConfigError, match=r"missing '\]'"):
+    with pytest.raises(ConfigError, match=r"\[ADDR\]:PORT"):
         parse_hostport("[::1:5004")
 
 
 def test_parse_hostport_rejects_junk_after_bracket():
-    with pytest.raises(ConfigError, match=r"\[HOST\]:PORT"):
+    with pytest.raises(ConfigError, match=r"\[ADDR\]:PORT"):
         parse_hostport("[::1]5004")
 
 

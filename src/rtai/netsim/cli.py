@@ -18,6 +18,8 @@ import math
 import sys
 from typing import TextIO
 
+from rtai.config import ConfigError as AddressError
+from rtai.config import parse_hostport
 from rtai.netsim.model import ConfigError, ImpairmentConfig
 from rtai.netsim.relay import Relay, format_address
 
@@ -76,30 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_host_port(text: str | None, option: str, *, allow_port_zero: bool = False) -> tuple:
     """Parse ``HOST:PORT`` or ``[IPV6]:PORT`` into ``(host, port)``; raise UsageError."""
-    if text is None or not str(text).strip():
-        raise UsageError(f"{option} is required, as HOST:PORT (e.g. 127.0.0.1:5004)")
-    text = str(text).strip()
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0 or text[close + 1 : close + 2] != ":":
-            raise UsageError(f"{option} {text!r}: write IPv6 addresses as [ADDR]:PORT")
-        host, port_text = text[1:close], text[close + 2 :]
-    else:
-        host, sep, port_text = text.rpartition(":")
-        if not sep:
-            raise UsageError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:5004")
-        if ":" in host:
-            raise UsageError(f"{option} {text!r}: put IPv6 addresses in brackets, e.g. [::1]:5004")
-    if not host:
-        raise UsageError(f"{option} {text!r}: missing host, e.g. 127.0.0.1:5004")
-    low = 0 if allow_port_zero else 1
     try:
-        port = int(port_text, 10)
-    except ValueError:
-        port = -1
-    if not low <= port <= 65535:
-        raise UsageError(f"{option} {text!r}: port must be an integer {low}..65535")
-    return host, port
+        return parse_hostport(text, None, option, allow_port_zero)
+    except AddressError as e:
+        raise UsageError(str(e)) from None
 
 
 def _parse_float(text: object, option: str) -> float:
