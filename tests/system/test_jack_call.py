@@ -111,3 +111,18 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(jack_ser
         reported_at_a, measured_ba_ms)  # fmt: skip
     # Two blocks of device loop is the floor; the call cannot be faster than that.
     assert measured_ab_ms >= 2 * PERIOD / RATE * 1000
+
+
+def test_devices_lists_the_audio_server_cards(jack_server):
+    card = RigCard(jack_server.name, "rigList", channels=2)
+    try:
+        proc = subprocess.run(
+            _rtai("devices"), env=jack_env(jack_server.name), capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        card.close()
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if "rigList" in ln)
+    assert "JACK" in line
+    assert line.split()[-3:] == ["2", "2", "48000"]
