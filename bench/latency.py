@@ -45,26 +45,31 @@ from pathlib import Path
 
 import numpy as np
 from scipy import signal as sps
+from scipy.ndimage import median_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
+from rtai.testing.jack_rig import RigCard  # noqa: E402
+
 RATE_HZ = 48000
-BLOCKS = (64, 128, 256, 480)
+DEFAULT_BLOCKS = "64,128,256,480"
 SECTION = "latency"
 PNG = _common.REPO / "docs" / "latency.png"
-RTAI = str(Path(sys.executable).with_name("rtai"))
+RTAI = [sys.executable, "-m", "rtai"]  # the rtai CLI of the interpreter running this
 
 WINDOW_S = 0.5  # length of one delay-measurement window
 HOP_S = 0.25  # windows overlap by half
 SEARCH_S = 0.1  # each window searches +-100 ms around the whole-run delay
 QUIET_DBFS = -35.0  # windows quieter than this (speech pauses) are skipped
 MIN_WINDOW_CORR = 0.9  # a window matching worse than this is counted as unmatched
+POLL_S = 0.1  # how often the talk loop looks at the stats files and the progress bar
 LEAD_S = 1.0  # the call runs this long before the talk starts (playout settles)
 TAIL_S = 0.5  # and this long after it ends (the last words reach the speakers)
 LOOP_NOISE_S = 1.5  # noise played through the device loop to measure the floor
 STARTUP_TIMEOUT_S = 20.0
-DIFF_WARN_MS = 1.0  # rtai-reported vs rig-measured medians further apart get a note
+DIFF_WARN_MS = 1.0  # rtai-reported vs rig-measured latency further apart gets a note
+RIG_GLITCHES_WARN = 5  # more stale or missed rig cycles than this in a run get a note
 
 
 # --- one run's results ---------------------------------------------------------------
@@ -75,14 +80,14 @@ class Direction:
     """One direction of the call, seen from the peer that hears it."""
 
     label: str  # "A→B": spoken into rigA's microphone, heard at rigB's speaker
-    hearer: str  # "caller (B)" or "listener (A)"
-    delays_frames: np.ndarray  # one per matched talk window
-    windows_talk: int = 0  # windows loud enough to measure
-    windows_unmatched: int = 0  # ... of which matched worse than MIN_WINDOW_CORR
-    run_corr: float = 0.0  # correlation of the whole-run alignment
+    hearer: str  # "caller B" or "listener A"
+    leg: Leg  # what the rig measured
+    rig_glitches: int = 0  # stale or missed cycles of the speaking rig card while talking
     rtai_median_ms: float | None = None
     rtai_p99_ms: float | None = None
     rtai_seconds: int = 0  # stats lines the rtai figures come from
+    paired_diffs_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # rtai - rig
+    rtai_buffer_ms: float | None = None  # median jitter-buffer depth while talking
     xruns: int = 0  # the hearer's rtai xruns, whole process
     talk_xruns: int = 0  # ... while talking
     peer_minutes: float = 0.0
@@ -93,17 +98,16 @@ class Direction:
     crashed: str | None = None  # first error line if the hearer's log has a traceback
 
     def pct_ms(self, q: float) -> float | None:
-        if self.delays_frames.size == 0:
-            return None
-        return float(np.percentile(self.delays_frames, q)) * 1000.0 / RATE_HZ
+        frames = self.leg.pct_frames(q)
+        return None if frames is None else frames * 1000.0 / RATE_HZ
 
 
 @dataclass
 class Run:
     block: int
-    floor_frames: int | None
-    floor_corr: float
     talk_s: float
+    floor: Leg | None = None  # the bare device loop through rigL
+    floor_glitches: int = 0
     dirs: list[Direction] = field(default_factory=list)
     jack_xruns: int = 0  # server xruns seen by the rig over the whole run
     jack_talk_xruns: int = 0  # ... while talking
@@ -112,6 +116,11 @@ class Run:
     @property
     def block_ms(self) -> float:
         return self.block * 1000.0 / RATE_HZ
+
+    @property
+    def floor_frames(self) -> int | None:
+        frames = None if self.floor is None else self.floor.pct_frames(50)
+        return None if frames is None else round(frames)
 
     @property
     def floor_ms(self) -> float | None:
@@ -185,6 +194,12 @@ class PeerProcess:
                 break  # a line being written right now
         return out
 
+    def count_lines(self) -> int:
+        try:
+            return self.stats_path.read_bytes().count(b"\n")
+        except OSError:
+            return 0
+
     def cpu_seconds(self) -> float | None:
         return cpu_seconds(self.proc.pid)
 
@@ -225,6 +240,60 @@ def drain(stream, keep: int = 50) -> deque:
     return tail
 
 
+# --- the rig, with the JACK frame of every block it plays -----------------------------
+
+
+class TimedRigCard(RigCard):
+    """A rig card that also logs, for every cycle it plays in, the cycle's frame time.
+
+    The base card counts a played sample's entry frame as ``play_start_frame`` plus its
+    index, which is exact only if the card's callback sees every JACK cycle once with
+    the right frame time. Under load it does not always: a callback may read a stale
+    frame time (the same value twice, then a jump of two periods), or miss a cycle (its
+    later samples then enter a period late for the rest of the run). The log tells
+    the two apart: ``frame - position`` is constant while all is well, a stale read is
+    a one-cycle outlier, a missed cycle a lasting step.
+    """
+
+    def __init__(self, server: str, name: str, record_seconds: float, log_cycles: int) -> None:
+        self._log = np.zeros((log_cycles, 2), dtype=np.int64)  # (frame time, position)
+        self._log_n = 0
+        super().__init__(server, name, record_seconds=record_seconds)
+
+    def _process(self, frames: int) -> None:
+        logging = self._playing and self._pos < len(self._signal)
+        pos = self._pos
+        super()._process(frames)
+        n = self._log_n
+        if logging and n < len(self._log):
+            self._log[n, 0] = self.client.last_frame_time
+            self._log[n, 1] = pos
+            self._log_n = n + 1
+
+    def play(self, signal_: np.ndarray) -> None:
+        self._log_n = 0
+        super().play(signal_)
+
+    def _offsets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(positions, raw frame - position, the same without one-cycle outliers)."""
+        log = self._log[: self._log_n]
+        raw = log[:, 0] - log[:, 1]
+        return log[:, 1], raw, median_filter(raw, size=5, mode="mirror")
+
+    def entry_frames(self, positions: np.ndarray) -> np.ndarray:
+        """JACK frame at which each sample index of the played signal entered the graph."""
+        pos, _, offset = self._offsets()
+        if pos.size == 0:
+            return np.asarray(positions, dtype=np.int64) + int(self.play_start_frame or 0)
+        i = np.clip(np.searchsorted(pos, positions, side="right") - 1, 0, pos.size - 1)
+        return np.asarray(positions, dtype=np.int64) + offset[i]
+
+    def glitches(self) -> int:
+        """Played cycles whose frame time was stale or skipped (0 on a healthy rig)."""
+        _, raw, offset = self._offsets()
+        return int(np.count_nonzero(raw != offset) + np.count_nonzero(np.diff(offset)))
+
+
 # --- the floor: a bare PortAudio loop through one card --------------------------------
 
 
@@ -252,10 +321,8 @@ def loop_child(card: str, block: int) -> int:
     return 0
 
 
-def measure_floor(card, env: dict[str, str], block: int) -> tuple[int | None, float]:
+def measure_floor(card: TimedRigCard, env: dict[str, str], block: int) -> tuple[Leg, int]:
     """Frames from ``card``'s microphone to its speaker through a bare callback loop."""
-    from rtai.testing.jack_rig import measure_delay_frames
-
     argv = [sys.executable, __file__, "--loop-child", card.name, "--frame", str(block)]
     child = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
@@ -267,13 +334,13 @@ def measure_floor(card, env: dict[str, str], block: int) -> tuple[int | None, fl
             raise RuntimeError(f"the loop child did not start: {' / '.join(list(err)[-4:])}")
         time.sleep(0.3)
         noise = 0.1 * np.random.default_rng(block).standard_normal(int(LOOP_NOISE_S * RATE_HZ))
-        card.play(noise.astype(np.float32))
+        noise = noise.astype(np.float32)
+        card.play(noise)
         while not card.playing_done:
             time.sleep(0.05)
         time.sleep(0.3)
         rec_start, rec = card.recording()
-        delay, corr = measure_delay_frames(noise, card.play_start_frame, rec[:, 0], rec_start)
-        return (int(delay) if corr > MIN_WINDOW_CORR else None), float(corr)
+        return measure_leg(noise, card, rec[:, 0], rec_start), card.glitches()
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -287,32 +354,47 @@ def measure_floor(card, env: dict[str, str], block: int) -> tuple[int | None, fl
 # --- delay over time ------------------------------------------------------------------
 
 
-def window_delays(
-    played: np.ndarray,
-    play_start: int,
-    recorded: np.ndarray,
-    rec_start: int,
-    run_delay: int,
-) -> tuple[np.ndarray, int, int]:
-    """Delay (frames) of each loud window of ``played`` in ``recorded``.
+@dataclass
+class Leg:
+    """Delays of one played signal found in one recording."""
 
-    Each window is searched within +-SEARCH_S of the whole-run delay by normalised
-    cross-correlation. Returns (delays of matched windows, loud windows, unmatched).
+    delays_frames: np.ndarray  # one per matched loud window
+    starts: np.ndarray  # index in the played signal of each matched window's first sample
+    windows_loud: int
+    windows_unmatched: int
+    run_corr: float  # correlation of the single whole-run alignment
+
+    def pct_frames(self, q: float) -> float | None:
+        return float(np.percentile(self.delays_frames, q)) if self.delays_frames.size else None
+
+
+def measure_leg(
+    played: np.ndarray, card: TimedRigCard, recorded: np.ndarray, rec_start: int
+) -> Leg:
+    """Delay (frames) of each loud window of ``played`` (played by ``card``) in ``recorded``.
+
+    A whole-run cross-correlation gives a first guess; then each window is searched within
+    +-SEARCH_S of it by normalised cross-correlation, and its delay is counted from the
+    JACK frame at which its first sample really entered (``card.entry_frames``).
     """
     from rtai.dsp.align import correlation
+    from rtai.testing.jack_rig import measure_delay_frames
 
-    win, hop, margin = int(WINDOW_S * RATE_HZ), int(HOP_S * RATE_HZ), int(SEARCH_S * RATE_HZ)
     rec = np.asarray(recorded, dtype=np.float64)
-    delays, talk, unmatched = [], 0, 0
-    for s in range(0, played.size - win + 1, hop):
+    guess, run_corr = measure_delay_frames(played, card.play_start_frame, rec, rec_start)
+    win, hop, margin = int(WINDOW_S * RATE_HZ), int(HOP_S * RATE_HZ), int(SEARCH_S * RATE_HZ)
+    starts = np.arange(0, played.size - win + 1, hop)
+    entry = card.entry_frames(starts)
+    delays, matched, loud, unmatched = [], [], 0, 0
+    for s, e in zip(starts, entry, strict=True):
         w = np.asarray(played[s : s + win], dtype=np.float64)
         rms = float(np.sqrt(np.mean(w * w)))
         if rms <= 0 or 20 * np.log10(rms) < QUIET_DBFS:
             continue
-        r0 = play_start + s + run_delay - margin - rec_start
+        r0 = int(card.play_start_frame + s + guess - margin - rec_start)
         if r0 < 0 or r0 + win + 2 * margin > rec.size:
             continue  # not covered by the recording
-        talk += 1
+        loud += 1
         seg = rec[r0 : r0 + win + 2 * margin]
         xc = sps.correlate(seg, w, mode="valid", method="fft")  # xc[k] = <seg[k:k+win], w>
         energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
@@ -321,8 +403,38 @@ def window_delays(
         if correlation(w, seg[k : k + win]) < MIN_WINDOW_CORR:
             unmatched += 1
             continue
-        delays.append(run_delay - margin + k)
-    return np.asarray(delays, dtype=np.int64), talk, unmatched
+        delays.append(rec_start + r0 + k - int(e))
+        matched.append(s)
+    return Leg(
+        np.asarray(delays, dtype=np.int64),
+        np.asarray(matched, dtype=np.int64),
+        loud,
+        unmatched,
+        float(run_corr),
+    )
+
+
+def paired_seconds(
+    lines: list[dict], written_s: dict[int, float], leg: Leg, talk_start_s: float
+) -> np.ndarray:
+    """rtai's ``latency_ms`` minus the rig's median over the same second, per stats line.
+
+    A stats line covers the second before it was written (``written_s``, monotonic,
+    seen by polling every POLL_S); the rig windows that lie wholly inside that second
+    (less one poll) are compared with it. Seconds without a loud window are skipped.
+    """
+    win_s = WINDOW_S
+    begin = talk_start_s + leg.starts / RATE_HZ
+    diffs = []
+    for j, w in sorted(written_s.items()):
+        lat = lines[j].get("latency_ms") if j < len(lines) else None
+        if lat is None:
+            continue
+        inside = (begin >= w - 1.0) & (begin + win_s <= w - POLL_S)
+        if inside.any():
+            rig_ms = float(np.median(leg.delays_frames[inside])) * 1000.0 / RATE_HZ
+            diffs.append(float(lat) - rig_ms)
+    return np.asarray(diffs)
 
 
 def rtai_reported(lines: list[dict]) -> tuple[float | None, float | None, int]:
@@ -341,13 +453,13 @@ def rtai_reported(lines: list[dict]) -> tuple[float | None, float | None, int]:
 
 def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress, task) -> Run:
     from rtai.audio.signals import speech
-    from rtai.testing.jack_rig import JackServer, RigCard, jack_env, measure_delay_frames
+    from rtai.testing.jack_rig import JackServer, jack_env
 
     def phase(text: str) -> None:
         progress.update(task, description=f"block {block:>3}: {text}")
 
     server = f"rtaibench{os.getpid()}b{block}"
-    run = Run(block, None, 0.0, talk_s)
+    run = Run(block, talk_s)
     srv = JackServer(server, RATE_HZ, block)
     cards: list = []
     peers: list[PeerProcess] = []
@@ -357,9 +469,10 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
     jack_t0 = time.monotonic()
     try:
         record_s = talk_s + 40.0
-        rig_a = RigCard(server, "rigA", record_seconds=record_s)
-        rig_b = RigCard(server, "rigB", record_seconds=record_s)
-        rig_l = RigCard(server, "rigL", record_seconds=LOOP_NOISE_S + 15.0)
+        cycles = int((talk_s + 5.0) * RATE_HZ / block)
+        rig_a = TimedRigCard(server, "rigA", record_s, cycles)
+        rig_b = TimedRigCard(server, "rigB", record_s, cycles)
+        rig_l = TimedRigCard(server, "rigL", LOOP_NOISE_S + 15.0, cycles)
         cards += [rig_a, rig_b, rig_l]
 
         def jack_xruns() -> int:  # every client hears every server xrun: take the most
@@ -367,14 +480,17 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
 
         env = jack_env(server)
         phase("measuring the device-loop floor")
-        run.floor_frames, run.floor_corr = measure_floor(rig_l, env, block)
+        run.floor, run.floor_glitches = measure_floor(rig_l, env, block)
+        cards.remove(rig_l)  # its Python callback would only add load from here on
+        rig_l.close()
 
+        say_a, say_b = speech(RATE_HZ, talk_s, 0), speech(RATE_HZ, talk_s, 1)
         phase("starting the peers")
         port = free_udp_port()
         common = ["--frame", str(block), "--buffer", buffer_ms, "--seconds", str(talk_s + 60)]
         listener = PeerProcess(
             "listener",
-            [RTAI, "listen", "--bind", "127.0.0.1", "--port", str(port)]
+            [*RTAI, "listen", "--bind", "127.0.0.1", "--port", str(port)]
             + ["--input", "rigA", "--output", "rigA", *common],
             env,
             workdir,
@@ -383,7 +499,7 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
         listener.wait_for("waiting for a caller")
         caller = PeerProcess(
             "caller",
-            [RTAI, "call", f"127.0.0.1:{port}", "--input", "rigB", "--output", "rigB", *common],
+            [*RTAI, "call", f"127.0.0.1:{port}", "--input", "rigB", "--output", "rigB", *common],
             env,
             workdir,
         )
@@ -392,25 +508,38 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
         listener.wait_for("call 1 with")
         time.sleep(LEAD_S)
 
-        say_a, say_b = speech(RATE_HZ, talk_s, 0), speech(RATE_HZ, talk_s, 1)
-        lines0 = [len(p.stats()) for p in peers]
+        # Nothing heavy between here and play(): the rig's callbacks share this process's
+        # GIL, and one held up reads the next cycle's frame time (a "rig glitch").
+        lines0 = [p.count_lines() for p in peers]
         cpu0 = [p.cpu_seconds() for p in peers]
         jx0, t0 = jack_xruns(), time.monotonic()
         rig_a.play(say_a)
         rig_b.play(say_b)
         phase("talking")
         done = progress.tasks[task].completed
+        written: list[dict[int, float]] = [{}, {}]  # stats line index -> when first seen
+
+        def watch() -> None:
+            time.sleep(POLL_S)
+            now = time.monotonic()
+            for i, p in enumerate(peers):
+                for j in range(lines0[i] + len(written[i]), p.count_lines()):
+                    written[i][j] = now
+            progress.update(task, completed=done + min(talk_s, now - t0))
+
         while not (rig_a.playing_done and rig_b.playing_done):
-            time.sleep(0.1)
-            progress.update(task, completed=done + min(talk_s, time.monotonic() - t0))
-        time.sleep(TAIL_S)
+            watch()
+        tail_end = time.monotonic() + TAIL_S
+        while time.monotonic() < tail_end:
+            watch()
         t1 = time.monotonic()
         cpu1 = [p.cpu_seconds() for p in peers]
         run.jack_talk_xruns = jack_xruns() - jx0
         alive = [p.proc.poll() is None for p in peers]
-        time.sleep(1.1)  # one more stats line that covers the end of the talk
-        lines1 = [len(p.stats()) for p in peers]
-        progress.update(task, completed=done + talk_s)
+        lines_end = time.monotonic() + 1.1  # one more stats line covers the end of the talk
+        while time.monotonic() < lines_end:
+            watch()
+        lines1 = [lines0[i] + len(written[i]) for i in range(len(peers))]
 
         phase("stopping")
         caller.stop()
@@ -422,18 +551,20 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
         rec_a0, rec_a = rig_a.recording()
         rec_b0, rec_b = rig_b.recording()
         legs = [
-            # (label, hearer, played, its start, recorded, its start, index of hearer)
-            ("A→B", "caller (B)", say_a, rig_a.play_start_frame, rec_b[:, 0], rec_b0, 1),
-            ("B→A", "listener (A)", say_b, rig_b.play_start_frame, rec_a[:, 0], rec_a0, 0),
+            # (label, hearer, played, by card, recorded, its start, index of hearer)
+            ("A→B", "caller B", say_a, rig_a, rec_b[:, 0], rec_b0, 1),
+            ("B→A", "listener A", say_b, rig_b, rec_a[:, 0], rec_a0, 0),
         ]
-        for label, hearer, played, p0, rec, r0, i in legs:
-            d0, corr = measure_delay_frames(played, p0, rec, r0)
-            delays, talk, unmatched = window_delays(played, p0, rec, r0, int(d0))
-            d = Direction(label, hearer, delays, talk, unmatched, float(corr))
+        for label, hearer, played, card, rec, r0, i in legs:
+            d = Direction(label, hearer, measure_leg(played, card, rec, r0))
+            d.rig_glitches = card.glitches()
             peer = peers[i]
             lines = peer.stats()
             talk_lines = lines[lines0[i] : lines1[i]]
             d.rtai_median_ms, d.rtai_p99_ms, d.rtai_seconds = rtai_reported(talk_lines)
+            d.paired_diffs_ms = paired_seconds(lines, written[i], d.leg, t0)
+            depth = [r["buffer_ms"] for r in talk_lines if r.get("buffer_ms") is not None]
+            d.rtai_buffer_ms = float(np.median(depth)) if depth else None
             if lines:
                 d.xruns = int(lines[-1].get("xruns") or 0)
                 calls = [r for r in lines if r.get("state") == "in call"]
@@ -474,33 +605,53 @@ def _per_min(n: int, minutes: float) -> str:
     return "—" if minutes <= 0 else f"{n / minutes:.1f}"
 
 
+def _blocks(ms: float | None, r: Run) -> str:
+    if ms is None:
+        return "—"
+    total = ms / r.block_ms
+    if r.floor_ms is None:
+        return f"{total:.1f}"
+    floor = r.floor_ms / r.block_ms
+    return f"{total:.1f} = {floor:g} + {total - floor:.1f}"
+
+
+def _paired(d: Direction) -> str:
+    x = d.paired_diffs_ms
+    if x.size == 0:
+        return "—"
+    worst = float(x[np.argmax(np.abs(x))])
+    return f"{x.size} ({int(np.sum(np.abs(x) > DIFF_WARN_MS))}), {worst:+.2f}"
+
+
 def main_table(runs: list[Run]) -> str:
     header = [
         "block (frames / ms)",
         "direction (heard by)",
         "rig median ms",
         "rig p99 ms",
-        "rig median, blocks",
+        "rig median in blocks = floor + rest",
         "rtai median ms",
         "rtai p99 ms",
-        "rtai − rig ms",
+        "rtai − rig ms, per second",
         "floor ms (blocks)",
-        "xruns/min rtai / JACK",
+        "xruns/min rtai / JACK, whole run",
+        "xruns/min rtai / JACK, talking",
         "CPU % of a core",
     ]
     rows = []
     for r in runs:
         floor = "—" if r.floor_ms is None else f"{r.floor_ms:.2f} ({r.floor_frames / r.block:g})"
+        talk_min = r.talk_s / 60.0
         for d in r.dirs:
             med, p99 = d.pct_ms(50), d.pct_ms(99)
-            diff = None if med is None or d.rtai_median_ms is None else d.rtai_median_ms - med
+            diff = float(np.median(d.paired_diffs_ms)) if d.paired_diffs_ms.size else None
             rows.append(
                 [
                     f"{r.block} / {r.block_ms:.2f}",
                     f"{d.label} ({d.hearer})",
                     _f(med),
                     _f(p99),
-                    _f(None if med is None else med / r.block_ms, 1),
+                    _blocks(med, r),
                     _f(d.rtai_median_ms),
                     _f(d.rtai_p99_ms),
                     "—" if diff is None else f"{diff:+.2f}",
@@ -508,6 +659,9 @@ def main_table(runs: list[Run]) -> str:
                     _per_min(d.xruns, d.peer_minutes)
                     + " / "
                     + _per_min(r.jack_xruns, r.jack_minutes),
+                    _per_min(d.talk_xruns, talk_min)
+                    + " / "
+                    + _per_min(r.jack_talk_xruns, talk_min),
                     _f(d.cpu_pct, 1),
                 ]
             )
@@ -521,11 +675,14 @@ def detail_table(runs: list[Run]) -> str:
         "talk windows (unmatched)",
         "whole-run corr",
         "rtai seconds",
+        "seconds paired (rtai − rig > 1 ms), worst ms",
+        "rtai buffer ms",
         "rtai xruns (talk) / peer min",
         "JACK xruns (talk) / min",
         "concealed (talk)",
         "late",
-        "floor corr",
+        "rig glitches",
+        "floor windows / corr",
     ]
     rows = []
     for r in runs:
@@ -534,14 +691,19 @@ def detail_table(runs: list[Run]) -> str:
                 [
                     str(r.block),
                     d.label,
-                    f"{d.windows_talk} ({d.windows_unmatched})",
-                    f"{d.run_corr:.4f}",
+                    f"{d.leg.windows_loud} ({d.leg.windows_unmatched})",
+                    f"{d.leg.run_corr:.4f}",
                     str(d.rtai_seconds),
+                    _paired(d),
+                    _f(d.rtai_buffer_ms),
                     f"{d.xruns} ({d.talk_xruns}) / {d.peer_minutes:.2f}",
                     f"{r.jack_xruns} ({r.jack_talk_xruns}) / {r.jack_minutes:.2f}",
                     f"{d.concealed} ({d.talk_concealed})",
                     str(d.late),
-                    f"{r.floor_corr:.4f}",
+                    str(d.rig_glitches),
+                    "—"
+                    if r.floor is None
+                    else f"{r.floor.delays_frames.size} / {r.floor.run_corr:.4f}",
                 ]
             )
     return _common.markdown_table(header, rows, "rl" + "r" * (len(header) - 2))
@@ -552,9 +714,9 @@ def observations(runs: list[Run]) -> list[str]:
     notes = []
     for r in runs:
         if r.floor_frames is None:
+            corr = "—" if r.floor is None else f"{r.floor.run_corr:.3f}"
             notes.append(
-                f"block {r.block}: the device loop could not be measured "
-                f"(correlation {r.floor_corr:.3f})."
+                f"block {r.block}: the device loop could not be measured (correlation {corr})."
             )
         elif r.floor_frames != 2 * r.block:
             notes.append(
@@ -574,25 +736,53 @@ def observations(runs: list[Run]) -> list[str]:
             if med is None:
                 notes.append(f"{where}: no window matched; the audio did not get through.")
                 continue
-            if d.windows_unmatched:
+            if d.leg.windows_unmatched:
                 notes.append(
-                    f"{where}: {d.windows_unmatched} of {d.windows_talk} talk windows "
+                    f"{where}: {d.leg.windows_unmatched} of {d.leg.windows_loud} talk windows "
                     "did not match (dropouts or concealment)."
                 )
+            if d.rig_glitches > RIG_GLITCHES_WARN:
+                notes.append(
+                    f"{where}: the speaking rig card saw {d.rig_glitches} stale or missed "
+                    "JACK cycles; the rig is at its limit here, so take its numbers as "
+                    "approximate (single glitches are corrected, bursts may not be)."
+                )
+            x = d.paired_diffs_ms
+            off = np.abs(x) > DIFF_WARN_MS
             if d.rtai_median_ms is None:
                 notes.append(f"{where}: rtai reported no latency while talking.")
-            elif abs(d.rtai_median_ms - med) > DIFF_WARN_MS:
+            elif off.any():
                 notes.append(
-                    f"{where}: rtai reports {d.rtai_median_ms:.2f} ms but the rig "
-                    f"measures {med:.2f} ms ({d.rtai_median_ms - med:+.2f} ms)."
+                    f"{where}: in {int(off.sum())} of {x.size} seconds rtai's latency_ms "
+                    f"differs from the rig's by more than {DIFF_WARN_MS:g} ms ("
+                    + ", ".join(f"{v:+.2f}" for v in x[off][:8])
+                    + (", ..." if off.sum() > 8 else "")
+                    + " ms)."
+                )
+            if (
+                d.rtai_median_ms is not None
+                and abs(d.rtai_median_ms - med) > DIFF_WARN_MS
+                and not (x.size and abs(float(np.median(x))) > DIFF_WARN_MS)
+            ):
+                notes.append(
+                    f"{where}: the run medians differ (rtai {d.rtai_median_ms:.2f} ms, rig "
+                    f"{med:.2f} ms) although second by second they agree: the latency moved, "
+                    "and rtai's median weighs every second, the rig's only the loud windows."
                 )
             if (
                 d.rtai_p99_ms is not None
                 and p99 is not None
                 and abs(d.rtai_p99_ms - p99) > DIFF_WARN_MS
             ):
+                why = (
+                    "rtai's per-block stamps are callback wall-clock times, so its p99 also "
+                    "holds callback wake-up jitter and steps shorter than a rig window"
+                    if d.rtai_p99_ms > p99
+                    else "the rig saw windows later than anything rtai stamped"
+                )
                 notes.append(
-                    f"{where}: p99 differs: rtai {d.rtai_p99_ms:.2f} ms, rig {p99:.2f} ms."
+                    f"{where}: p99 differs: rtai {d.rtai_p99_ms:.2f} ms, rig {p99:.2f} ms "
+                    f"({d.rtai_p99_ms - p99:+.2f} ms; {why})."
                 )
             if p99 - med > r.block_ms / 2:
                 notes.append(
@@ -603,6 +793,12 @@ def observations(runs: list[Run]) -> list[str]:
                 notes.append(
                     f"{where}: the {d.hearer} peer counted {d.talk_xruns} xruns "
                     f"while talking ({d.xruns} in its {d.peer_minutes:.2f} min)."
+                )
+            if d.rtai_buffer_ms is not None and d.rtai_buffer_ms > r.block_ms * 1.5:
+                notes.append(
+                    f"{where}: the {d.hearer} peer's jitter buffer held a standing queue of "
+                    f"{d.rtai_buffer_ms:.2f} ms ({d.rtai_buffer_ms / r.block_ms:.1f} blocks, "
+                    "median buffer_ms while talking)."
                 )
             if d.concealed:
                 notes.append(
@@ -652,7 +848,12 @@ def plot(runs: list[Run], path: Path) -> None:
         )
     floor = [np.nan if r.floor_ms is None else r.floor_ms for r in runs]
     ax.plot(x, floor, "k-", marker="_", ms=18, label="floor: device loop, measured")
-    ax.plot(x, [2 * r.block_ms for r in runs], "k:", label="2 blocks")
+    ax.plot(
+        x,
+        [np.nan if f is None else f + r.block_ms for f, r in zip(floor, runs, strict=True)],
+        "k:",
+        label="floor + 1 block: the receiver's next callback",
+    )
     ax.set_xticks(x, [f"{r.block}\n({r.block_ms:.2f} ms)" for r in runs])
     ax.set_xlabel("block size = JACK period, frames at 48 kHz")
     ax.set_ylabel("mouth-to-ear latency, ms")
@@ -669,7 +870,16 @@ def plot(runs: list[Run], path: Path) -> None:
 
 
 def section(runs: list[Run], args, info: dict[str, str], jack: str, notes: list[str]) -> str:
-    cmd = _common.reproduce_command("bench/latency.py")
+    argv = (
+        ["--quick"]
+        if args.quick
+        else ([] if args.seconds == 20.0 else ["--seconds", f"{args.seconds:g}"])
+    )
+    if args.blocks != DEFAULT_BLOCKS:
+        argv += ["--blocks", args.blocks]
+    if args.buffer != "0":
+        argv += ["--buffer", args.buffer]
+    cmd = _common.reproduce_command("bench/latency.py", argv)
     observed = "\n".join(f"- {n}" for n in notes) or (
         "- Nothing odd: no xruns, no crashes, rtai and the rig agree within 1 ms."
     )
@@ -688,29 +898,41 @@ Each row is one direction, heard by the named peer; its xruns and CPU are that p
 - **rig median / p99**: delay from a sample entering one card's microphone port to it
   leaving the other card's speaker port, in JACK frames, measured by cross-correlating
   {WINDOW_S:g} s windows (hop {HOP_S:g} s) of what was played with what was recorded;
-  windows quieter than {QUIET_DBFS:g} dBFS (speech pauses) are skipped. "blocks" is the
-  median divided by the block duration.
+  windows quieter than {QUIET_DBFS:g} dBFS (speech pauses) are skipped. Each window's
+  delay counts from the JACK frame at which its first sample really entered: the rig
+  logs every cycle it plays in and corrects for cycles it saw with a stale frame time or
+  missed ("rig glitches" below). A window sees a {WINDOW_S:g} s average, so a change
+  shorter than that hardly moves the rig p99.
+- **in blocks = floor + rest**: the rig median divided by the block duration, split into
+  the device-loop floor and what the call adds on top of it.
 - **rtai median / p99**: what the receiving peer reports in `--stats-json` while the
   talk lasts (capture time carried in the RTP header extension to the DAC time of the
-  playout block): the median of its per-second `latency_ms` and the highest per-second
-  `latency_ms_p99`.
+  playout block, per block): the median of its per-second `latency_ms` and the highest
+  per-second `latency_ms_p99`.
+- **rtai − rig, per second**: each stats line's `latency_ms` minus the median of the
+  rig windows that lie inside the second it covers; the median of those differences.
+  Comparing second by second keeps a latency that moved during the run from looking
+  like a disagreement.
 - **floor**: a bare PortAudio callback that copies its input block to its output
   through one rig card, opened as rtai opens it (same block size, `latency="low"`),
   measured like the rows: one block is captured before the callback can see it and one
-  block plays after the callback wrote it. The JACK dummy driver adds no hardware
-  buffer of its own, so this is the whole device cost. On top of it a call needs the
-  receiving peer's next callback after the packet lands: with the two peers on one JACK
-  cycle that is up to one more block, depending on which client JACK runs first.
-- **`--buffer {args.buffer}`**: the jitter-buffer target in ms; 0 means playout starts at
-  the first callback after the first packet and no block is held back, so anything above
-  floor + 1 block is the jitter buffer or scheduling.
-- **xruns/min**: rtai's own count (PortAudio callback status flags, the last stats
-  line) over the peer process's lifetime, and the JACK server's xruns (seen by the rig's
-  xrun callback) over the server's lifetime, including start-up and the floor
-  measurement.
+  block plays after the callback wrote it. The JACK dummy driver has no hardware buffer,
+  so we assume it adds nothing beyond its one-period cycle, and this loop is the whole
+  device cost. A call adds at least the wait for the receiving peer's next callback
+  after the packet lands: up to one block, depending on where in the JACK cycle each
+  peer's callback runs.
+- **`--buffer {args.buffer}`**: the jitter-buffer target in ms. 0 means playout starts at
+  the first callback after the first packet and holds no block back. Blocks that pile up
+  while a callback stalls (start-up, xruns) stay queued unless the queue outgrows the
+  buffer's overflow limit, so the "rest" can differ by whole blocks from one run to the
+  next and grow during a run; "rtai buffer ms" below shows the queue.
+- **xruns/min**: rtai's own count (PortAudio callback status flags, `xruns` in the stats)
+  and the JACK server's (the rig's xrun callback); "whole run" divides the last count by
+  the peer's (or the server's) lifetime, start-up and the floor measurement included,
+  "talking" only the xruns during the {args.seconds:g} s of talk.
 - **CPU**: user + system time of the peer process (all threads) over the talk, from
   `/proc/PID/stat`, in % of one core; the machine has {info["cores"]} cores shared by
-  `jackd`, both peers and the rig (a Python JACK client in the benchmark process).
+  `jackd`, both peers and the rig (Python JACK clients in the benchmark process).
 
 What this run showed:
 
@@ -730,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="6 s of talk per block size")
     p.add_argument(
         "--blocks",
-        default=",".join(map(str, BLOCKS)),
+        default=DEFAULT_BLOCKS,
         help="block sizes in frames, comma-separated (64,128,256,480)",
     )
     p.add_argument("--buffer", default="0", metavar="MS", help="rtai --buffer (0)")
@@ -762,6 +984,7 @@ def main(argv: list[str] | None = None) -> int:
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
+            refresh_per_second=4,  # the rig's callbacks share this process's GIL
         ) as progress:
             task = progress.add_task("starting", total=args.seconds * len(blocks))
             for block in blocks:

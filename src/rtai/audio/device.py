@@ -86,6 +86,8 @@ class DeviceEndpoint:
         if input_correction_s is None:
             input_correction_s = INPUT_CORRECTION_PERIODS.get(host_api or "", 0.0) * period_s
         self.input_correction_s = input_correction_s
+        self._offset_s: float | None = None  # monotonic minus stream time, min-filtered
+        self._creep_s = 200e-6 * period_s
         self._in_block = np.zeros((block_frames, channels), dtype=np.float32)
         self._out_block = np.zeros((block_frames, channels), dtype=np.float32)
         kwargs = dict(
@@ -154,7 +156,15 @@ class DeviceEndpoint:
         if cur <= 0.0:  # some host APIs give no times: assume an ideal card
             period = self.block_frames / self.rate_hz
             return now - period, now
-        offset = now - cur
+        # The callback wakes some unknown time after the stream clock's currentTime:
+        # track the smallest offset seen, allowed to creep up by 200 ppm of elapsed
+        # time so it follows a sound card whose clock drifts against the monotonic one.
+        raw = now - cur
+        if self._offset_s is None or raw < self._offset_s:
+            self._offset_s = raw
+        else:
+            self._offset_s += min(raw - self._offset_s, self._creep_s)
+        offset = self._offset_s
         adc = (t.inputBufferAdcTime or cur) + offset - self.input_correction_s
         dac = (t.outputBufferDacTime or cur) + offset
         return adc, dac
