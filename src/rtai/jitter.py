@@ -9,7 +9,9 @@ from its own clock, so every behaviour replays in a unit test.
   packet that was stored in it (never stale audio from an old lap of the ring).
 * ``insert`` sorts each arrival into accepted, duplicate, late (its playout time
   has passed) or resync (so far ahead of playout that the stream must have
-  restarted).
+  restarted). A packet that missed its slot by less than one block while nothing
+  is queued behind it is played next instead (reanchored): the buffer grows by
+  one block rather than conceal every following packet, each one just too late.
 * ``pop`` is called by the playout callback once per block and decides, at
   playout time, what to play: the next packet (``NORMAL``), a concealment block
   when it is missing (``CONCEAL``), or silence while (re)buffering (``IDLE``).
@@ -41,6 +43,7 @@ class Arrival(Enum):
     DUPLICATE = "duplicate"
     LATE = "late"
     RESYNC = "resync"
+    REANCHORED = "reanchored"
 
 
 @dataclass(slots=True)
@@ -63,6 +66,7 @@ class JitterCounters:
     idle: int = 0
     overflow_dropped: int = 0
     rebuffers: int = 0
+    reanchored: int = 0
 
 
 _IDLE = PlayoutItem(Playout.IDLE)
@@ -150,6 +154,15 @@ class JitterBuffer:
             return Arrival.LATE
         if self._next is not None:
             if ext < self._next:
+                if ext == self._next - 1 and self._count == 0 and self._missing_run:
+                    # It missed its slot by less than a block and nothing is queued
+                    # behind it: the stream runs just behind playout. Play it next, one
+                    # block later than planned, rather than conceal every block after it.
+                    self._next = ext
+                    self.counters.reanchored += 1
+                    self._store(ext, payload, arrival_s, capture_s)
+                    self.counters.accepted += 1
+                    return Arrival.REANCHORED
                 self.counters.late += 1
                 return Arrival.LATE
             if ext >= self._next + self.capacity_blocks:

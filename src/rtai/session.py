@@ -620,7 +620,7 @@ class Peer:
             buffer_ms = jb.buffered_ms
             jc = jb.counters
             late, dups, concealed, played = jc.late, jc.duplicates, jc.concealed, jc.played
-            overflow = jc.overflow_dropped
+            overflow, reanchored = jc.overflow_dropped, jc.reanchored
         return dict(
             call=call.number,
             peer=_fmt(call.remote),
@@ -638,6 +638,7 @@ class Peer:
             played=played,
             concealed=concealed + c.decode_errors,
             overflow_dropped=overflow,
+            reanchored=reanchored,
             jitter_ms=_r(rx.jitter_ms) if rx.started else None,
             buffer_ms=_r(buffer_ms),
             buffer_target_ms=self.cfg.buffer_ms,

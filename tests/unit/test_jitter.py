@@ -387,3 +387,33 @@ def test_random_traffic_never_plays_a_payload_under_another_seq_or_twice(start, 
                         assert (item.seq - last_played) % 65536 < 32768
                         assert item.seq != last_played
                     last_played = item.seq
+
+
+def test_stream_running_just_behind_playout_is_reanchored_not_concealed_forever():
+    # Target 0: playout starts at the first pop after the first packet. Then every
+    # packet arrives just after its slot (the sender's phase slipped behind ours).
+    jb = make(target_ms=0.0)
+    jb.insert(100, payload(100), 0.0)
+    assert jb.pop(EPS_S).seq == 100
+    items = []
+    for k in range(1, 40):
+        t = k * BLOCK_S
+        items.append(jb.pop(t))  # slot for 100 + k comes first ...
+        jb.insert(100 + k, payload(100 + k), t + EPS_S)  # ... its packet just after
+    assert jb.counters.reanchored == 1
+    assert jb.counters.late == 0
+    # One concealed block, then everything plays, one block later than before.
+    assert kinds(items).count(Playout.CONCEAL) == 1
+    assert normal_seqs(items) == list(range(101, 139))
+    assert_payloads_match_seqs(items)
+
+
+def test_a_late_packet_with_others_queued_behind_it_is_dropped_not_reanchored():
+    jb = make(target_ms=0.0)
+    jb.insert(10, payload(10), 0.0)
+    jb.pop(EPS_S)
+    assert jb.pop(BLOCK_S).kind is Playout.CONCEAL  # 11 missing
+    jb.insert(12, payload(12), BLOCK_S + EPS_S)
+    assert jb.insert(11, payload(11), BLOCK_S + 2 * EPS_S) is Arrival.LATE
+    assert jb.counters.reanchored == 0
+    assert jb.pop(2 * BLOCK_S).seq == 12
