@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rtai.codecs import EncoderSettings
+
 RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000, 88200, 96000)
 MIN_BLOCK_FRAMES = 64
 MAX_BLOCK_FRAMES = 960
@@ -23,6 +25,7 @@ class PeerConfig:
     buffer_ms: float = 20.0
     seconds: float | None = None
     cname: str = "rtai"
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:

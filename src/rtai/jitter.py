@@ -14,7 +14,9 @@ from its own clock, so every behaviour replays in a unit test.
   one block rather than conceal every following packet, each one just too late.
 * ``pop`` is called by the playout callback once per block and decides, at
   playout time, what to play: the next packet (``NORMAL``), a concealment block
-  when it is missing (``CONCEAL``), or silence while (re)buffering (``IDLE``).
+  when it is missing (``CONCEAL``, carrying the payload of the packet after it when
+  that one is already here, so a codec with in-band FEC can rebuild the missing
+  block from it), or silence while (re)buffering (``IDLE``).
 
 The delay policy is a fixed target here: playout starts ``target_ms`` after the
 first packet arrives, and restarts the same way after the stream has dried up
@@ -53,6 +55,7 @@ class PlayoutItem:
     payload: bytes | None = None
     capture_s: float | None = None
     arrival_s: float | None = None
+    next_payload: bytes | None = None  # with CONCEAL: the following packet, if here
 
 
 @dataclass(slots=True)
@@ -235,7 +238,12 @@ class JitterBuffer:
             self._floor = self._next
             self._reset_playout()
         self.counters.concealed += 1
-        return PlayoutItem(Playout.CONCEAL, missing_seq)
+        following = None
+        if self._next is not None:
+            idx = self._next % self.capacity_blocks
+            if self._slot_seq[idx] == self._next:
+                following = self._slot[idx].payload
+        return PlayoutItem(Playout.CONCEAL, missing_seq, next_payload=following)
 
     def _drop_overflow(self) -> None:
         assert self._next is not None

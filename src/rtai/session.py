@@ -34,7 +34,6 @@ from rtai import codecs
 from rtai.audio.endpoint import Endpoint
 from rtai.codecs import CodecError
 from rtai.config import PeerConfig
-from rtai.dsp.conceal import Concealer
 from rtai.handshake import (
     Accept,
     Bye,
@@ -82,6 +81,7 @@ class Counters:
     wrong_source: int = 0
     unknown_payload: int = 0
     decode_errors: int = 0
+    fec_recovered: int = 0
     capture_dropped: int = 0
     handshake_rejected: int = 0
 
@@ -100,7 +100,7 @@ class Call:
     jitter: JitterBuffer
     encoder: object
     decoder: object
-    concealer: Concealer
+    timestamp_step: int
     rtcp: RtcpSession
     liveness: Liveness
     started_s: float
@@ -172,7 +172,7 @@ class Peer:
         self._cap_adc = np.zeros(CAPTURE_RING_BLOCKS)
         self._cap_w = 0
         self._cap_q: queue.SimpleQueue = queue.SimpleQueue()
-        self._play = np.zeros((n, ch), dtype=np.float32)
+        self._silence = np.zeros((n, ch), dtype=np.float32)
         self.latency = MetricRing()
         self.local_delay = MetricRing()
         self.callback_ms = MetricRing()
@@ -280,10 +280,10 @@ class Peer:
             remote_ssrc=remote_ssrc,
             shared_clock=remote_clock == self.clock_id,
             jitter=JitterBuffer(n, rate, self.cfg.buffer_ms),
-            encoder=info.make_encoder(rate, ch, n),
+            encoder=info.make_encoder(rate, ch, n, self.cfg.encoder),
             decoder=info.make_decoder(rate, ch, n),
-            concealer=Concealer(n, ch, rate),
-            rtcp=RtcpSession(self.ssrc, remote_ssrc, rate, self.cfg.cname),
+            timestamp_step=info.timestamp_step(rate, n),
+            rtcp=RtcpSession(self.ssrc, remote_ssrc, info.clock_rate(rate), self.cfg.cname),
             liveness=Liveness(now),
             started_s=now,
         )
@@ -327,21 +327,30 @@ class Peer:
             now = time.monotonic()
             with call.lock:
                 item = call.jitter.pop(now)
-            play = self._play[:, : call.accept.channels]
+            decoder = call.decoder
             if item.kind is Playout.NORMAL:
                 try:
-                    call.concealer.good(call.decoder.decode(item.payload), play)
+                    block = decoder.decode(item.payload)
                     if item.capture_s is not None and call.shared_clock:
                         self.latency.add(now, dac_s - item.capture_s)
                     self.local_delay.add(now, dac_s - item.arrival_s)
                 except CodecError:
                     call.counters.decode_errors += 1
-                    call.concealer.conceal(play)
+                    block = decoder.conceal()
             elif item.kind is Playout.CONCEAL:
-                call.concealer.conceal(play)
+                block = None
+                if item.next_payload is not None:
+                    try:
+                        block = decoder.recover(item.next_payload)
+                    except CodecError:
+                        block = None
+                    if block is not None:
+                        call.counters.fec_recovered += 1
+                if block is None:
+                    block = decoder.conceal()
             else:
-                play.fill(0.0)
-            outdata[:] = play  # broadcasts a mono call onto every output channel
+                block = self._silence[:, : call.accept.channels]
+            outdata[:] = block  # broadcasts a mono call onto every output channel
             flat_out = outdata.reshape(-1)
             self._out_peak_sq = max(
                 self._out_peak_sq, float(np.dot(flat_out, flat_out)) / flat_out.size
@@ -361,7 +370,7 @@ class Peer:
                 continue
             if self._cap_w - w > CAPTURE_RING_BLOCKS - 1:
                 call.counters.capture_dropped += 1
-                call.timestamp = (call.timestamp + call.accept.block_frames) & 0xFFFFFFFF
+                call.timestamp = (call.timestamp + call.timestamp_step) & 0xFFFFFFFF
                 continue
             slot = w % CAPTURE_RING_BLOCKS
             block = self._cap_ring[slot]
@@ -386,7 +395,7 @@ class Peer:
             self._send(data, call.remote)
             call.first_packet = False
             call.seq = seq_add(call.seq, 1)
-            call.timestamp = (call.timestamp + call.accept.block_frames) & 0xFFFFFFFF
+            call.timestamp = (call.timestamp + call.timestamp_step) & 0xFFFFFFFF
             call.rtcp.sender.on_packet_sent(len(payload))
             call.counters.sent += 1
             call.counters.sent_bytes += len(data)
@@ -634,6 +643,7 @@ class Peer:
             wrong_source=c.wrong_source,
             unknown_payload=c.unknown_payload,
             decode_errors=c.decode_errors,
+            fec_recovered=c.fec_recovered,
             capture_dropped=c.capture_dropped,
             played=played,
             concealed=concealed + c.decode_errors,

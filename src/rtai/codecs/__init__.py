@@ -1,10 +1,18 @@
 """Codec registry: the codecs rtai can negotiate, by name.
 
 Each codec has a name (what the handshake and ``--codec`` say), an RTP payload
-type (dynamic range 96..127 unless the codec has a static one) and a factory for
-its encoder and decoder. Encoders take float32 blocks shaped (frames, channels)
-and return payload bytes; decoders do the reverse and raise :class:`CodecError`
-on a payload they cannot decode, which the receiver counts and conceals.
+type (dynamic range 96..127), an RTP clock rate, and factories for its encoder
+and decoder.
+
+* Encoders take float32 blocks shaped (frames, channels) and return payload
+  bytes. ``configure`` applies :class:`EncoderSettings` (bitrate, FEC, the
+  packet-loss hint...) at any time between blocks; codecs ignore what they lack.
+* Decoders own the whole playout side of a codec, concealment included:
+  ``decode`` a received payload (raising :class:`CodecError` on one they cannot
+  decode, which the receiver counts and conceals), ``conceal`` a missing block,
+  or ``recover`` a missing block from the payload of the packet after it (in-band
+  FEC) when the codec can, else return None. A returned block may be reused by the
+  decoder's next call: copy it to keep it.
 """
 
 from __future__ import annotations
@@ -20,20 +28,46 @@ class CodecError(ValueError):
     """A payload that cannot be decoded, or an impossible codec configuration."""
 
 
+@dataclass
+class EncoderSettings:
+    """What the user and the path adaptation may change in a running encoder."""
+
+    bitrate_bps: int = 32000
+    fec: bool = False
+    loss_pct: int = 0
+    dtx: bool = False
+    complexity: int = 9
+    vbr: bool = True
+    application: str = "voip"  # voip | audio | lowdelay
+
+
 class Encoder(Protocol):
     def encode(self, block: np.ndarray) -> bytes: ...
+
+    def configure(self, settings: EncoderSettings) -> None: ...
 
 
 class Decoder(Protocol):
     def decode(self, payload: bytes) -> np.ndarray: ...
+
+    def conceal(self) -> np.ndarray: ...
+
+    def recover(self, next_payload: bytes) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True)
 class CodecInfo:
     name: str
     payload_type: int
-    make_encoder: Callable[[int, int, int], Encoder]  # (rate_hz, channels, block_frames)
-    make_decoder: Callable[[int, int, int], Decoder]
+    make_encoder: Callable[[int, int, int, EncoderSettings], Encoder]
+    make_decoder: Callable[[int, int, int], Decoder]  # (rate_hz, channels, block_frames)
+    clock_rate: Callable[[int], int]  # RTP timestamp rate for a sample rate
+    check: Callable[[int, int, int], str | None]  # why (rate, channels, block) won't do
+    has_fec: bool = False
+
+    def timestamp_step(self, rate_hz: int, block_frames: int) -> int:
+        """RTP timestamp units one block spans."""
+        return block_frames * self.clock_rate(rate_hz) // rate_hz
 
 
 _REGISTRY: dict[str, CodecInfo] = {}
@@ -65,6 +99,8 @@ def _register_builtin() -> None:
             payload_type=pcm.L16_PAYLOAD_TYPE,
             make_encoder=pcm.L16Encoder,
             make_decoder=pcm.L16Decoder,
+            clock_rate=lambda rate_hz: rate_hz,
+            check=lambda rate_hz, channels, block_frames: None,
         )
     )
 

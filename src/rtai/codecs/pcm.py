@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtai.codecs import CodecError
+from rtai.codecs import CodecError, EncoderSettings
+from rtai.dsp.conceal import Concealer
 
 L16_PAYLOAD_TYPE = 96
 _SCALE = 32768.0
@@ -16,7 +17,13 @@ _BE_I16 = np.dtype(">i2")
 
 
 class L16Encoder:
-    def __init__(self, rate_hz: int, channels: int, block_frames: int) -> None:
+    def __init__(
+        self,
+        rate_hz: int,
+        channels: int,
+        block_frames: int,
+        settings: EncoderSettings | None = None,
+    ) -> None:
         self.channels = channels
         self.block_frames = block_frames
         self._scaled = np.empty((block_frames, channels), dtype=np.float32)
@@ -31,15 +38,32 @@ class L16Encoder:
         self._ints[...] = self._scaled
         return self._ints.tobytes()
 
+    def configure(self, settings: EncoderSettings) -> None:
+        """PCM has nothing to tune."""
+
 
 class L16Decoder:
+    """Decodes L16 and conceals missing blocks (see :mod:`rtai.dsp.conceal`)."""
+
     def __init__(self, rate_hz: int, channels: int, block_frames: int) -> None:
         self.channels = channels
         self.block_frames = block_frames
         self._bytes = block_frames * channels * 2
+        self._concealer = Concealer(block_frames, channels, rate_hz)
+        self._out = np.zeros((block_frames, channels), dtype=np.float32)
 
     def decode(self, payload: bytes) -> np.ndarray:
         if len(payload) != self._bytes:
             raise CodecError(f"L16 payload of {len(payload)} bytes, expected {self._bytes}")
         ints = np.frombuffer(payload, dtype=_BE_I16).reshape(self.block_frames, self.channels)
-        return ints.astype(np.float32) / np.float32(_SCALE)
+        block = ints.astype(np.float32) / np.float32(_SCALE)
+        self._concealer.good(block, self._out)
+        return self._out
+
+    def conceal(self) -> np.ndarray:
+        self._concealer.conceal(self._out)
+        return self._out
+
+    def recover(self, next_payload: bytes) -> np.ndarray | None:
+        """L16 carries no forward error correction."""
+        return None
