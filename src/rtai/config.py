@@ -26,6 +26,9 @@ class PeerConfig:
     seconds: float | None = None
     cname: str = "rtai"
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    fec: str = "auto"  # on | off | auto (Opus in-band FEC)
+    redundancy: int | None = None  # RFC 2198 blocks carried along; None = adapt
+    adaptive: bool = True  # follow the path: loss hint, FEC, redundancy, bitrate
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -43,6 +46,12 @@ class PeerConfig:
             )
         if not 0 <= self.buffer_ms <= 2000:
             raise ConfigError(f"--buffer {self.buffer_ms}: use 0 to 2000 ms")
+        if self.fec not in ("on", "off", "auto"):
+            raise ConfigError(f"--fec {self.fec}: use on, off or auto")
+        if self.redundancy is not None and not 0 <= self.redundancy <= 3:
+            raise ConfigError(f"--redundancy {self.redundancy}: use 0 to 3")
+        if not 6 <= self.encoder.bitrate_bps / 1000 <= 510:
+            raise ConfigError(f"--bitrate {self.encoder.bitrate_bps / 1000:g}: use 6 to 510 kbit/s")
         if self.seconds is not None and not self.seconds > 0:
             raise ConfigError(f"--seconds {self.seconds}: use a positive number")
 

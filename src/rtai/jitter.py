@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from rtai.rtp.seq import SeqUnwrapper
+from rtai.rtp.seq import SeqUnwrapper, seq_diff
 
 
 class Playout(Enum):
@@ -70,6 +70,7 @@ class JitterCounters:
     overflow_dropped: int = 0
     rebuffers: int = 0
     reanchored: int = 0
+    redundant_used: int = 0
 
 
 _IDLE = PlayoutItem(Playout.IDLE)
@@ -150,7 +151,12 @@ class JitterBuffer:
         payload: bytes,
         arrival_s: float,
         capture_s: float | None = None,
+        redundant: bool = False,
     ) -> Arrival:
+        """Take one arrival. ``redundant`` marks a copy carried in a later packet (RED):
+        it fills a gap if it can and is otherwise dropped without being counted."""
+        if redundant:
+            return self._insert_redundant(seq, payload, arrival_s)
         ext = self._unwrap.unwrap(seq) + _EXT_BASE
         if self._floor is not None and ext < self._floor:
             self.counters.late += 1
@@ -183,6 +189,19 @@ class JitterBuffer:
             return Arrival.DUPLICATE
         self._store(ext, payload, arrival_s, capture_s)
         self.counters.accepted += 1
+        return Arrival.ACCEPTED
+
+    def _insert_redundant(self, seq: int, payload: bytes, arrival_s: float) -> Arrival:
+        if self._newest is None:
+            return Arrival.DUPLICATE
+        ext = self._newest + seq_diff(seq, self._newest & 0xFFFF)
+        floor = self._next if self._next is not None else self._floor
+        if (floor is not None and ext < floor) or ext <= self._newest - self.capacity_blocks:
+            return Arrival.LATE
+        if ext > self._newest or self._slot_seq[ext % self.capacity_blocks] == ext:
+            return Arrival.DUPLICATE
+        self._store(ext, payload, arrival_s, None)
+        self.counters.redundant_used += 1
         return Arrival.ACCEPTED
 
     def _store(self, ext: int, payload: bytes, arrival_s: float, capture_s: float | None) -> None:

@@ -20,6 +20,7 @@ polls :meth:`Peer.snapshot` and :meth:`Peer.events` and waits on :attr:`Peer.don
 
 from __future__ import annotations
 
+import collections
 import math
 import queue
 import random
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtai import codecs
+from rtai.adapt import Limits, PathAdapter
 from rtai.audio.endpoint import Endpoint
 from rtai.codecs import CodecError
 from rtai.config import PeerConfig
@@ -59,6 +61,7 @@ from rtai.rtp.extensions import (
     encode_abs_capture_time,
 )
 from rtai.rtp.packet import MAX_DATAGRAM_BYTES, RtpError, RtpPacket, looks_like_rtp, parse_rtp
+from rtai.rtp.red import RED_PAYLOAD_TYPE, decode_red, encode_red
 from rtai.rtp.reporting import RtcpSession
 from rtai.rtp.seq import seq_add
 
@@ -104,6 +107,10 @@ class Call:
     rtcp: RtcpSession
     liveness: Liveness
     started_s: float
+    adapter: PathAdapter
+    applied_version: int = -1
+    history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=3))
+    reports_seen: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     counters: Counters = field(default_factory=Counters)
     seq: int = field(default_factory=lambda: random.getrandbits(16))
@@ -271,6 +278,16 @@ class Peer:
         info = codecs.get_codec(accept.codec)
         ch, n, rate = accept.channels, accept.block_frames, accept.rate_hz
         self.calls += 1
+        cfg = self.cfg
+        fec_available = info.has_fec and n * 100 >= rate  # Opus FEC needs 10 ms blocks
+        limits = Limits(
+            max_bitrate_bps=cfg.encoder.bitrate_bps,
+            min_bitrate_bps=min(cfg.encoder.bitrate_bps, 12000),
+            fec=cfg.fec,
+            fec_available=fec_available,
+            redundancy=cfg.redundancy,
+            adaptive=cfg.adaptive,
+        )
         call = Call(
             number=self.calls,
             session=session,
@@ -286,6 +303,7 @@ class Peer:
             rtcp=RtcpSession(self.ssrc, remote_ssrc, info.clock_rate(rate), self.cfg.cname),
             liveness=Liveness(now),
             started_s=now,
+            adapter=PathAdapter(cfg.encoder, limits),
         )
         call.next_rtcp_s = now + 0.2
         return call
@@ -377,17 +395,30 @@ class Peer:
             adc = float(self._cap_adc[slot])
             if call.accept.channels < block.shape[1]:
                 block = block.mean(axis=1, keepdims=True, dtype=np.float32)
+            decision = call.adapter.decision
+            if call.applied_version != call.adapter.version:
+                call.encoder.configure(decision.settings)
+                call.applied_version = call.adapter.version
             try:
                 payload = call.encoder.encode(block)
             except CodecError:
                 call.counters.capture_dropped += 1
                 continue
+            pt = call.accept.payload_type
+            body = payload
+            if decision.redundancy:
+                older = list(call.history)[-decision.redundancy :]
+                body = encode_red(
+                    pt, payload, [((call.timestamp - ts) & 0xFFFFFFFF, p) for ts, p in older]
+                )
+                pt = RED_PAYLOAD_TYPE
+            call.history.append((call.timestamp, payload))
             pkt = RtpPacket(
-                payload_type=call.accept.payload_type,
+                payload_type=pt,
                 sequence_number=call.seq,
                 timestamp=call.timestamp,
                 ssrc=call.local_ssrc,
-                payload=payload,
+                payload=body,
                 marker=call.first_packet,
                 extensions={ABS_CAPTURE_TIME_ID: encode_abs_capture_time(adc)},
             )
@@ -460,7 +491,18 @@ class Peer:
         if pkt.ssrc != call.remote_ssrc:
             call.counters.wrong_source += 1
             return
-        if pkt.payload_type != call.accept.payload_type:
+        payload, redundant = pkt.payload, ()
+        if pkt.payload_type == RED_PAYLOAD_TYPE:
+            try:
+                blocks = decode_red(pkt.payload)
+            except RtpError:
+                call.counters.malformed += 1
+                return
+            payload, redundant = blocks[-1].data, blocks[:-1]
+            if blocks[-1].payload_type != call.accept.payload_type:
+                call.counters.unknown_payload += 1
+                return
+        elif pkt.payload_type != call.accept.payload_type:
             call.counters.unknown_payload += 1
             return
         capture_s = None
@@ -475,7 +517,12 @@ class Peer:
         call.counters.received_bytes += len(data)
         call.rtcp.receiver.on_packet(pkt.sequence_number, pkt.timestamp, now)
         with call.lock:
-            call.jitter.insert(pkt.sequence_number, pkt.payload, now, capture_s)
+            call.jitter.insert(pkt.sequence_number, payload, now, capture_s)
+            for b in redundant:
+                back, rem = divmod(b.timestamp_offset, call.timestamp_step)
+                if rem == 0 and b.payload_type == call.accept.payload_type and 0 < back < 64:
+                    seq = (pkt.sequence_number - back) & 0xFFFF
+                    call.jitter.insert(seq, b.data, now, None, redundant=True)
 
     def _receive_rtcp(self, call: Call, data: bytes, now: float) -> None:
         try:
@@ -486,6 +533,11 @@ class Peer:
         call.liveness.heard(now)
         if call.rtcp.receive(packets, now):
             self._end_call("the other side hung up", send_bye=False)
+            return
+        if call.rtcp.reports_received != call.reports_seen:
+            call.reports_seen = call.rtcp.reports_received
+            peer = call.rtcp.peer
+            call.adapter.on_report(now, peer.fraction_lost, peer.jitter_ms, peer.rtt_ms)
 
     def _receive_handshake(self, msg, addr: tuple, now: float) -> None:
         call = self.call
@@ -630,6 +682,8 @@ class Peer:
             jc = jb.counters
             late, dups, concealed, played = jc.late, jc.duplicates, jc.concealed, jc.played
             overflow, reanchored = jc.overflow_dropped, jc.reanchored
+            redundant_used = jc.redundant_used
+        decision = call.adapter.decision
         return dict(
             call=call.number,
             peer=_fmt(call.remote),
@@ -644,6 +698,7 @@ class Peer:
             unknown_payload=c.unknown_payload,
             decode_errors=c.decode_errors,
             fec_recovered=c.fec_recovered,
+            redundant_used=redundant_used,
             capture_dropped=c.capture_dropped,
             played=played,
             concealed=concealed + c.decode_errors,
@@ -658,6 +713,11 @@ class Peer:
             rtt_ms=_r(call.rtcp.peer.rtt_ms),
             peer_loss_pct=_r(call.rtcp.peer.fraction_lost * 100),
             bitrate_kbps=_r((c.sent_bytes - prev_bytes) * 8 / max(interval, 1e-3) / 1000),
+            target_bitrate_kbps=decision.settings.bitrate_bps / 1000,
+            fec=decision.settings.fec,
+            loss_hint_pct=decision.settings.loss_pct,
+            redundancy=decision.redundancy,
+            loss_estimate_pct=decision.loss_estimate_pct,
         )
 
 
