@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.live import Live
 
 from rtai import __version__, codecs
-from rtai.config import DEFAULT_PORT, ConfigError, PeerConfig, parse_hostport
+from rtai.codecs import EncoderSettings
+from rtai.config import (
+    DEFAULT_CODEC,
+    DEFAULT_PORT,
+    ConfigError,
+    PeerConfig,
+    default_block_frames,
+    parse_hostport,
+)
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -45,14 +53,39 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rate", type=int, default=48000, metavar="HZ", help="sample rate (48000)")
     g.add_argument("--channels", type=int, default=1, choices=(1, 2), help="1 or 2 (1)")
     g.add_argument(
-        "--frame", type=int, default=128, metavar="N", help="samples per packet, 64..960 (128)"
+        "--frame",
+        type=int,
+        metavar="N",
+        help="samples per packet, 64..960 (480 = 10 ms for opus, 128 for pcm)",
     )
     g.add_argument(
         "--buffer", type=float, default=20.0, metavar="MS", help="jitter-buffer target (20 ms)"
     )
+    g = p.add_argument_group("codec and protection")
     g.add_argument(
-        "--codec", default="pcm", choices=codecs.codec_names(), help="codec to offer (pcm)"
+        "--codec",
+        default=DEFAULT_CODEC,
+        choices=codecs.codec_names(),
+        help=f"preferred codec; pcm is always offered as the fallback ({DEFAULT_CODEC})",
     )
+    g.add_argument(
+        "--bitrate", type=float, default=32, metavar="KBPS", help="Opus bitrate, the ceiling "
+        "when adapting (32)"
+    )  # fmt: skip
+    g.add_argument(
+        "--fec", choices=("on", "off", "auto"), default="auto",
+        help="Opus in-band FEC; auto follows the loss the other side reports (auto)",
+    )  # fmt: skip
+    g.add_argument("--dtx", action="store_true", help="Opus discontinuous transmission")
+    g.add_argument(
+        "--redundancy", type=int, choices=(0, 1, 2, 3), metavar="N",
+        help="carry N earlier blocks in each packet (RFC 2198); default: adapt where FEC "
+        "cannot help (pcm, Opus blocks under 10 ms)",
+    )  # fmt: skip
+    g.add_argument(
+        "--no-adapt", action="store_true", help="keep bitrate, FEC and redundancy fixed"
+    )
+    g = p.add_argument_group("run")
     g.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds")
     g.add_argument(
         "--stats-json", metavar="FILE", help="append one JSON statistics object per second"
@@ -121,14 +154,19 @@ def _error(msg: str) -> None:
 
 
 def _peer_config(args) -> PeerConfig:
+    offered = (args.codec,) if args.codec == "pcm" else (args.codec, "pcm")
     cfg = PeerConfig(
         rate_hz=args.rate,
         channels=args.channels,
-        block_frames=args.frame,
-        codecs=(args.codec,),
+        block_frames=args.frame or default_block_frames(args.codec, args.rate),
+        codecs=offered,
         buffer_ms=args.buffer,
         seconds=args.seconds,
         cname=f"rtai@{socket.gethostname()}",
+        encoder=EncoderSettings(bitrate_bps=int(args.bitrate * 1000), dtx=args.dtx),
+        fec=args.fec,
+        redundancy=args.redundancy,
+        adaptive=not args.no_adapt,
     )
     cfg.validate()
     return cfg

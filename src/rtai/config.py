@@ -10,6 +10,12 @@ RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000, 88200, 96000)
 MIN_BLOCK_FRAMES = 64
 MAX_BLOCK_FRAMES = 960
 DEFAULT_PORT = 5004
+DEFAULT_CODEC = "pcm"
+
+
+def default_block_frames(codec: str, rate_hz: int) -> int:
+    """10 ms blocks for Opus (its sweet spot for voice); 128 frames for PCM."""
+    return rate_hz // 100 if codec == "opus" else 128
 
 
 class ConfigError(ValueError):
@@ -39,6 +45,12 @@ class PeerConfig:
             )
         if self.channels not in (1, 2):
             raise ConfigError(f"--channels {self.channels}: use 1 or 2")
+        from rtai import codecs
+
+        for name in self.codecs:
+            reason = codecs.get_codec(name).check(self.rate_hz, self.channels, self.block_frames)
+            if reason and name == self.codecs[0]:
+                raise ConfigError(reason)
         if not MIN_BLOCK_FRAMES <= self.block_frames <= MAX_BLOCK_FRAMES:
             raise ConfigError(
                 f"--frame {self.block_frames}: use {MIN_BLOCK_FRAMES} to {MAX_BLOCK_FRAMES} "

@@ -245,7 +245,12 @@ class Peer:
 
     def _params(self) -> MediaParams:
         c = self.cfg
-        return MediaParams(c.rate_hz, c.channels, c.block_frames, tuple(c.codecs))
+        usable = tuple(
+            name
+            for name in c.codecs
+            if codecs.get_codec(name).check(c.rate_hz, c.channels, c.block_frames) is None
+        )
+        return MediaParams(c.rate_hz, c.channels, c.block_frames, usable)
 
     def _hello(self) -> Hello:
         c = self.cfg

@@ -91,7 +91,9 @@ def codec_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from rtai.codecs import pcm
+    # opus binds libopus only when an encoder or decoder is made, so the registry
+    # (and the CLI's --codec choices) stay whole where libopus is missing.
+    from rtai.codecs import opus, pcm
 
     register(
         CodecInfo(
@@ -101,6 +103,17 @@ def _register_builtin() -> None:
             make_decoder=pcm.L16Decoder,
             clock_rate=lambda rate_hz: rate_hz,
             check=lambda rate_hz, channels, block_frames: None,
+        )
+    )
+    register(
+        CodecInfo(
+            name="opus",
+            payload_type=opus.OPUS_PAYLOAD_TYPE,
+            make_encoder=opus.OpusEncoder,
+            make_decoder=opus.OpusDecoder,
+            clock_rate=opus.clock_rate,
+            check=opus.check,
+            has_fec=True,
         )
     )
 
