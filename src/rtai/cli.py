@@ -82,9 +82,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="carry N earlier blocks in each packet (RFC 2198); default: adapt where FEC "
         "cannot help (pcm, Opus blocks under 10 ms)",
     )  # fmt: skip
-    g.add_argument(
-        "--no-adapt", action="store_true", help="keep bitrate, FEC and redundancy fixed"
-    )
+    g.add_argument("--no-adapt", action="store_true", help="keep bitrate, FEC and redundancy fixed")
     g = p.add_argument_group("run")
     g.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds")
     g.add_argument(

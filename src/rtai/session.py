@@ -20,7 +20,6 @@ polls :meth:`Peer.snapshot` and :meth:`Peer.events` and waits on :attr:`Peer.don
 
 from __future__ import annotations
 
-import collections
 import math
 import queue
 import random
@@ -34,7 +33,6 @@ import numpy as np
 from rtai import codecs
 from rtai.adapt import Limits, PathAdapter
 from rtai.audio.endpoint import Endpoint
-from rtai.codecs import CodecError
 from rtai.config import PeerConfig
 from rtai.handshake import (
     Accept,
@@ -53,40 +51,17 @@ from rtai.handshake import (
     negotiate,
     new_session_id,
 )
-from rtai.jitter import JitterBuffer, Playout
+from rtai.jitter import Playout
+from rtai.media import MediaReceiver, MediaSender
 from rtai.rtp import rtcp
-from rtai.rtp.extensions import (
-    ABS_CAPTURE_TIME_ID,
-    decode_abs_capture_time,
-    encode_abs_capture_time,
-)
-from rtai.rtp.packet import MAX_DATAGRAM_BYTES, RtpError, RtpPacket, looks_like_rtp, parse_rtp
-from rtai.rtp.red import RED_PAYLOAD_TYPE, decode_red, encode_red
+from rtai.rtp.packet import MAX_DATAGRAM_BYTES, looks_like_rtp
 from rtai.rtp.reporting import RtcpSession
-from rtai.rtp.seq import seq_add
 
 CAPTURE_RING_BLOCKS = 64
 METRIC_RING = 16384  # ~44 s of 128-frame blocks at 48 kHz
 RTCP_INTERVAL_S = 1.0
 DRAIN_EXTRA_S = 0.3
 RECV_TIMEOUT_S = 0.01
-
-
-@dataclass
-class Counters:
-    """Per-call counts; read by the face, written by one thread each."""
-
-    sent: int = 0
-    sent_bytes: int = 0
-    received: int = 0
-    received_bytes: int = 0
-    malformed: int = 0
-    wrong_source: int = 0
-    unknown_payload: int = 0
-    decode_errors: int = 0
-    fec_recovered: int = 0
-    capture_dropped: int = 0
-    handshake_rejected: int = 0
 
 
 @dataclass
@@ -97,25 +72,16 @@ class Call:
     session: str
     remote: tuple
     accept: Accept  # the agreed parameters
-    local_ssrc: int
     remote_ssrc: int
     shared_clock: bool
-    jitter: JitterBuffer
-    encoder: object
-    decoder: object
-    timestamp_step: int
+    sender: MediaSender
+    receiver: MediaReceiver
     rtcp: RtcpSession
     liveness: Liveness
     started_s: float
     adapter: PathAdapter
-    applied_version: int = -1
-    history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=3))
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards receiver
     reports_seen: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    counters: Counters = field(default_factory=Counters)
-    seq: int = field(default_factory=lambda: random.getrandbits(16))
-    timestamp: int = field(default_factory=lambda: random.getrandbits(32))
-    first_packet: bool = True
     next_rtcp_s: float = 0.0
 
 
@@ -293,22 +259,24 @@ class Peer:
             redundancy=cfg.redundancy,
             adaptive=cfg.adaptive,
         )
+        adapter = PathAdapter(cfg.encoder, limits)
+        rtcp_session = RtcpSession(self.ssrc, remote_ssrc, info.clock_rate(rate), cfg.cname)
+        pt = self._codec_payload_types.get(accept.codec, accept.payload_type)
         call = Call(
             number=self.calls,
             session=session,
             remote=remote,
             accept=accept,
-            local_ssrc=self.ssrc,
             remote_ssrc=remote_ssrc,
             shared_clock=remote_clock == self.clock_id,
-            jitter=JitterBuffer(n, rate, self.cfg.buffer_ms),
-            encoder=info.make_encoder(rate, ch, n, self.cfg.encoder),
-            decoder=info.make_decoder(rate, ch, n),
-            timestamp_step=info.timestamp_step(rate, n),
-            rtcp=RtcpSession(self.ssrc, remote_ssrc, info.clock_rate(rate), self.cfg.cname),
+            sender=MediaSender(info, rate, ch, n, pt, self.ssrc, adapter, rtcp_session.sender),
+            receiver=MediaReceiver(
+                info, rate, ch, n, pt, remote_ssrc, cfg.buffer_ms, rtcp_session.receiver
+            ),
+            rtcp=rtcp_session,
             liveness=Liveness(now),
             started_s=now,
-            adapter=PathAdapter(cfg.encoder, limits),
+            adapter=adapter,
         )
         call.next_rtcp_s = now + 0.2
         return call
@@ -349,30 +317,11 @@ class Peer:
             self._cap_q.put(w)
             now = time.monotonic()
             with call.lock:
-                item = call.jitter.pop(now)
-            decoder = call.decoder
+                block, item = call.receiver.playout(now)
             if item.kind is Playout.NORMAL:
-                try:
-                    block = decoder.decode(item.payload)
-                    if item.capture_s is not None and call.shared_clock:
-                        self.latency.add(now, dac_s - item.capture_s)
-                    self.local_delay.add(now, dac_s - item.arrival_s)
-                except CodecError:
-                    call.counters.decode_errors += 1
-                    block = decoder.conceal()
-            elif item.kind is Playout.CONCEAL:
-                block = None
-                if item.next_payload is not None:
-                    try:
-                        block = decoder.recover(item.next_payload)
-                    except CodecError:
-                        block = None
-                    if block is not None:
-                        call.counters.fec_recovered += 1
-                if block is None:
-                    block = decoder.conceal()
-            else:
-                block = self._silence[:, : call.accept.channels]
+                if item.capture_s is not None and call.shared_clock:
+                    self.latency.add(now, dac_s - item.capture_s)
+                self.local_delay.add(now, dac_s - item.arrival_s)
             outdata[:] = block  # broadcasts a mono call onto every output channel
             flat_out = outdata.reshape(-1)
             self._out_peak_sq = max(
@@ -392,49 +341,12 @@ class Peer:
             if call is None:
                 continue
             if self._cap_w - w > CAPTURE_RING_BLOCKS - 1:
-                call.counters.capture_dropped += 1
-                call.timestamp = (call.timestamp + call.timestamp_step) & 0xFFFFFFFF
+                call.sender.skip()  # the ring came round before we took it
                 continue
             slot = w % CAPTURE_RING_BLOCKS
-            block = self._cap_ring[slot]
-            adc = float(self._cap_adc[slot])
-            if call.accept.channels < block.shape[1]:
-                block = block.mean(axis=1, keepdims=True, dtype=np.float32)
-            decision = call.adapter.decision
-            if call.applied_version != call.adapter.version:
-                call.encoder.configure(decision.settings)
-                call.applied_version = call.adapter.version
-            try:
-                payload = call.encoder.encode(block)
-            except CodecError:
-                call.counters.capture_dropped += 1
-                continue
-            pt = call.accept.payload_type
-            body = payload
-            if decision.redundancy:
-                older = list(call.history)[-decision.redundancy :]
-                body = encode_red(
-                    pt, payload, [((call.timestamp - ts) & 0xFFFFFFFF, p) for ts, p in older]
-                )
-                pt = RED_PAYLOAD_TYPE
-            call.history.append((call.timestamp, payload))
-            pkt = RtpPacket(
-                payload_type=pt,
-                sequence_number=call.seq,
-                timestamp=call.timestamp,
-                ssrc=call.local_ssrc,
-                payload=body,
-                marker=call.first_packet,
-                extensions={ABS_CAPTURE_TIME_ID: encode_abs_capture_time(adc)},
-            )
-            data = pkt.serialize()
-            self._send(data, call.remote)
-            call.first_packet = False
-            call.seq = seq_add(call.seq, 1)
-            call.timestamp = (call.timestamp + call.timestamp_step) & 0xFFFFFFFF
-            call.rtcp.sender.on_packet_sent(len(payload))
-            call.counters.sent += 1
-            call.counters.sent_bytes += len(data)
+            data = call.sender.packetize(self._cap_ring[slot], float(self._cap_adc[slot]))
+            if data is not None:
+                self._send(data, call.remote)
 
     # -- network thread --------------------------------------------------------------
 
@@ -485,55 +397,20 @@ class Peer:
     @staticmethod
     def _count_bad(call: Call | None, what: str) -> None:
         if call is not None:
-            setattr(call.counters, what, getattr(call.counters, what) + 1)
+            c = call.receiver.counters
+            setattr(c, what, getattr(c, what) + 1)
 
     def _receive_rtp(self, call: Call, data: bytes, now: float) -> None:
-        try:
-            pkt = parse_rtp(data)
-        except RtpError:
-            call.counters.malformed += 1
-            return
-        if pkt.ssrc != call.remote_ssrc:
-            call.counters.wrong_source += 1
-            return
-        payload, redundant = pkt.payload, ()
-        if pkt.payload_type == RED_PAYLOAD_TYPE:
-            try:
-                blocks = decode_red(pkt.payload)
-            except RtpError:
-                call.counters.malformed += 1
-                return
-            payload, redundant = blocks[-1].data, blocks[:-1]
-            if blocks[-1].payload_type != call.accept.payload_type:
-                call.counters.unknown_payload += 1
-                return
-        elif pkt.payload_type != call.accept.payload_type:
-            call.counters.unknown_payload += 1
-            return
-        capture_s = None
-        body = pkt.extensions.get(ABS_CAPTURE_TIME_ID)
-        if body is not None:
-            try:
-                capture_s = decode_abs_capture_time(body)
-            except RtpError:
-                capture_s = None
-        call.liveness.heard(now)
-        call.counters.received += 1
-        call.counters.received_bytes += len(data)
-        call.rtcp.receiver.on_packet(pkt.sequence_number, pkt.timestamp, now)
         with call.lock:
-            call.jitter.insert(pkt.sequence_number, payload, now, capture_s)
-            for b in redundant:
-                back, rem = divmod(b.timestamp_offset, call.timestamp_step)
-                if rem == 0 and b.payload_type == call.accept.payload_type and 0 < back < 64:
-                    seq = (pkt.sequence_number - back) & 0xFFFF
-                    call.jitter.insert(seq, b.data, now, None, redundant=True)
+            ok = call.receiver.receive(data, now)
+        if ok:
+            call.liveness.heard(now)
 
     def _receive_rtcp(self, call: Call, data: bytes, now: float) -> None:
         try:
             packets = rtcp.parse_compound(data)
         except rtcp.RtcpError:
-            call.counters.malformed += 1
+            self._count_bad(call, "malformed")
             return
         call.liveness.heard(now)
         if call.rtcp.receive(packets, now):
@@ -634,7 +511,7 @@ class Peer:
             return
         if now >= call.next_rtcp_s:
             call.next_rtcp_s = now + RTCP_INTERVAL_S * random.uniform(0.5, 1.5)
-            self._send(call.rtcp.build(now, call.timestamp), call.remote)
+            self._send(call.rtcp.build(now, call.sender.timestamp), call.remote)
         if call.liveness.keepalive_due(now):
             self._send(encode_message(Keepalive(call.session)), call.remote)
         if call.liveness.peer_lost(now):
@@ -671,15 +548,16 @@ class Peer:
             self._last_snapshot = (now, 0, 0)
             snap.update(sent=0, received=0)
             return snap
-        c = call.counters
-        prev_bytes = prev[1] if prev and prev[1] <= c.sent_bytes else 0
-        self._last_snapshot = (now, c.sent_bytes, c.received_bytes)
+        sent_bytes = call.sender.counters.sent_bytes
+        prev_bytes = prev[1] if prev and prev[1] <= sent_bytes else 0
+        self._last_snapshot = (now, sent_bytes, call.receiver.counters.received_bytes)
         snap.update(self._call_stats(call, since, interval, prev_bytes))
         return snap
 
     def _call_stats(self, call: Call, since: float, interval: float, prev_bytes: int) -> dict:
         """One call's counters, with rates and distributions over [since, now]."""
-        c, jb, rx = call.counters, call.jitter, call.rtcp.receiver
+        tx, jb, rx = call.sender.counters, call.receiver.jitter, call.rtcp.receiver
+        c = call.receiver.counters
         lat = self.latency.since(since)
         local = self.local_delay.since(since)
         with call.lock:
@@ -693,7 +571,7 @@ class Peer:
             call=call.number,
             peer=_fmt(call.remote),
             codec=call.accept.codec,
-            sent=c.sent,
+            sent=tx.sent,
             received=c.received,
             lost=max(0, rx.cumulative_lost) if rx.started else 0,
             late=late,
@@ -704,9 +582,10 @@ class Peer:
             decode_errors=c.decode_errors,
             fec_recovered=c.fec_recovered,
             redundant_used=redundant_used,
-            capture_dropped=c.capture_dropped,
+            capture_dropped=tx.capture_dropped,
             played=played,
             concealed=concealed + c.decode_errors,
+            encode_errors=tx.encode_errors,
             overflow_dropped=overflow,
             reanchored=reanchored,
             jitter_ms=_r(rx.jitter_ms) if rx.started else None,
@@ -717,7 +596,7 @@ class Peer:
             local_delay_ms=_r(np.median(local) * 1000) if local.size else None,
             rtt_ms=_r(call.rtcp.peer.rtt_ms),
             peer_loss_pct=_r(call.rtcp.peer.fraction_lost * 100),
-            bitrate_kbps=_r((c.sent_bytes - prev_bytes) * 8 / max(interval, 1e-3) / 1000),
+            bitrate_kbps=_r((tx.sent_bytes - prev_bytes) * 8 / max(interval, 1e-3) / 1000),
             target_bitrate_kbps=decision.settings.bitrate_bps / 1000,
             fec=decision.settings.fec,
             loss_hint_pct=decision.settings.loss_pct,

@@ -189,7 +189,7 @@ def test_counts_match_what_netsim_did(start_pair):
     relays[0].stop()
     time.sleep(0.5)
     snaps = {"forward": pair.listener.snapshot(), "reverse": pair.caller.snapshot()}
-    max_tail = pair.listener.call.jitter.max_conceal_blocks
+    max_tail = pair.listener.call.receiver.jitter.max_conceal_blocks
     pair.stop()
     stats = relays[0].stats()
     assert stats.forward.dropped_loss > 0 and stats.forward.duplicated > 0
@@ -272,7 +272,7 @@ def test_truncated_payload_is_concealed_not_played(start_pair):
     call = pair.listener.call
     # A packet far ahead in sequence with a short payload: it reaches playout and the
     # decoder refuses it.
-    seq = (pair.caller.call.seq + 20) & 0xFFFF
+    seq = (pair.caller.call.sender.seq + 20) & 0xFFFF
     bad = RtpPacket(call.accept.payload_type, seq, 0, call.remote_ssrc, b"\x01\x02\x03")
     pair.caller.sock.sendto(bad.serialize(), pair.listener_sock.getsockname())
     pair.wait(15)
