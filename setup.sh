@@ -15,7 +15,7 @@ esac
 
 # System packages: PortAudio and libsndfile for audio, JACK (the test suite's audio
 # server), espeak-ng and sox for speech, python3-venv for the virtual environment.
-packages=(libportaudio2 libsndfile1 espeak-ng sox python3 python3-venv python3-pip)
+packages=(libportaudio2 libsndfile1 libopus0 espeak-ng sox python3 python3-venv python3-pip)
 [ "$what" = test ] && packages+=(jackd2 libjack-jackd2-0)
 missing=()
 for p in "${packages[@]}"; do

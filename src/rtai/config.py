@@ -10,7 +10,7 @@ RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000, 88200, 96000)
 MIN_BLOCK_FRAMES = 64
 MAX_BLOCK_FRAMES = 960
 DEFAULT_PORT = 5004
-DEFAULT_CODEC = "pcm"
+DEFAULT_CODEC = "opus"
 
 
 def default_block_frames(codec: str, rate_hz: int) -> int:

@@ -22,10 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rtai import codecs
 from rtai.audio.clocked import ClockedEndpoint
 from rtai.audio.files import ArraySink, FileSink
 from rtai.audio.signals import ArraySource, speech
-from rtai.config import ConfigError, PeerConfig
+from rtai.codecs import EncoderSettings
+from rtai.config import DEFAULT_CODEC, ConfigError, PeerConfig, default_block_frames
 from rtai.dsp.align import aligned_correlation
 from rtai.netsim.model import ImpairmentConfig
 from rtai.netsim.relay import Relay
@@ -36,7 +38,13 @@ RATE_HZ = 48000
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=8.0, help="length of the call (8 s)")
-    p.add_argument("--frame", type=int, default=128, help="samples per packet (128)")
+    p.add_argument(
+        "--codec", default=DEFAULT_CODEC, choices=codecs.codec_names(), help="codec (opus)"
+    )
+    p.add_argument("--bitrate", type=float, default=32, metavar="KBPS", help="Opus bitrate (32)")
+    p.add_argument(
+        "--frame", type=int, help="samples per packet (480 = 10 ms for opus, 128 for pcm)"
+    )
     p.add_argument("--buffer", type=float, default=30.0, metavar="MS", help="jitter buffer (30)")
     p.add_argument("--delay", type=float, default=20.0, metavar="MS", help="one-way delay (20)")
     p.add_argument("--jitter", type=float, default=3.0, metavar="MS", help="jitter (3)")
@@ -63,7 +71,12 @@ def run(args) -> int:
         seed=args.seed,
     )
     impair.validate()
-    cfg = PeerConfig(block_frames=args.frame, buffer_ms=args.buffer, seconds=None)
+    cfg = PeerConfig(
+        block_frames=args.frame or default_block_frames(args.codec, RATE_HZ),
+        codecs=(args.codec,),
+        buffer_ms=args.buffer,
+        encoder=EncoderSettings(bitrate_bps=int(args.bitrate * 1000)),
+    )
     cfg.validate()
     out_dir = Path(args.out)
     try:
@@ -72,7 +85,8 @@ def run(args) -> int:
         raise ConfigError(f"--out {out_dir}: {e.strerror}") from None
     console = Console(stderr=True, quiet=args.quiet)
     console.print(
-        f"rtai demo: two peers over loopback UDP through netsim (delay {args.delay} ms, "
+        f"rtai demo: two peers ({args.codec}, {cfg.block_frames}-frame blocks) over loopback "
+        f"UDP through netsim (delay {args.delay} ms, "
         f"jitter {args.jitter} ms, loss {args.loss} %), {args.seconds:g} s of speech each way"
     )
     report = run_call(cfg, impair, args.seconds, out_dir, console)

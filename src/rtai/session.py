@@ -584,7 +584,7 @@ class Peer:
             redundant_used=redundant_used,
             capture_dropped=tx.capture_dropped,
             played=played,
-            concealed=concealed + c.decode_errors,
+            concealed=concealed - c.fec_recovered + c.decode_errors,
             encode_errors=tx.encode_errors,
             overflow_dropped=overflow,
             reanchored=reanchored,
