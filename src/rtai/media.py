@@ -74,6 +74,7 @@ class MediaSender:
             rate_hz, channels, block_frames, adapter.decision.settings
         )
         self.timestamp_step = codec.timestamp_step(rate_hz, block_frames)
+        self._lookahead_s = self.encoder.lookahead_frames / rate_hz
         self.stats = stats or SenderStats()
         self.counters = SendCounters()
         self.seq = random.getrandbits(16)
@@ -111,6 +112,8 @@ class MediaSender:
         self._history.append((self.timestamp, payload))
         extensions = {}
         if capture_s is not None:
+            # The decoded block starts with audio captured lookahead_frames earlier.
+            capture_s -= self._lookahead_s
             extensions[ABS_CAPTURE_TIME_ID] = encode_abs_capture_time(capture_s)
         data = RtpPacket(
             payload_type=pt,

@@ -51,7 +51,10 @@ def _reported(path, t_from: float, t_to: float) -> list[float]:
     return [r["latency_ms"] for r in rows if r.get("latency_ms") and t_from <= r["t"] <= t_to]
 
 
-def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(jack_server, tmp_path):
+@pytest.mark.parametrize("codec", ["pcm", "opus"])
+def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
+    jack_server, tmp_path, codec
+):
     name = jack_server.name
     card_a = RigCard(name, "rigA")
     card_b = RigCard(name, "rigB")
@@ -59,7 +62,7 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(jack_ser
     try:
         env = jack_env(name)
         port = _free_port()
-        common = ["--frame", str(PERIOD), "--buffer", "10", "-q"]
+        common = ["--frame", str(PERIOD), "--buffer", "10", "--codec", codec, "-q"]
         listener = subprocess.Popen(
             _rtai("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "rigA",
                   "--output", "rigA", "--stats-json", str(tmp_path / "a.json"),
@@ -97,8 +100,10 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(jack_ser
                 p.wait()
         card_a.close()
         card_b.close()
-    assert corr_ab >= 0.999, f"A->B correlation {corr_ab}"
-    assert corr_ba >= 0.999, f"B->A correlation {corr_ba}"
+    # PCM must be transparent; Opus at 32 kbit/s keeps the waveform closely.
+    threshold = 0.999 if codec == "pcm" else 0.85
+    assert corr_ab >= threshold, f"A->B correlation {corr_ab}"
+    assert corr_ba >= threshold, f"B->A correlation {corr_ba}"
     # Latency rtai reported while the speech was playing, against the measured one.
     measured_ab_ms = delay_ab / RATE * 1000
     measured_ba_ms = delay_ba / RATE * 1000

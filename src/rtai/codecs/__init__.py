@@ -42,6 +42,10 @@ class EncoderSettings:
 
 
 class Encoder(Protocol):
+    """``lookahead_frames``: how far the decoded audio lags the input (codec delay)."""
+
+    lookahead_frames: int
+
     def encode(self, block: np.ndarray) -> bytes: ...
 
     def configure(self, settings: EncoderSettings) -> None: ...

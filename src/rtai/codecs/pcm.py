@@ -17,6 +17,8 @@ _BE_I16 = np.dtype(">i2")
 
 
 class L16Encoder:
+    lookahead_frames = 0  # PCM adds no delay
+
     def __init__(
         self,
         rate_hz: int,
