@@ -301,3 +301,34 @@ def test_redundancy_fills_most_gaps_left_by_random_loss(start_pair):
     assert s["redundant_used"] > 0.8 * s["lost"]
     # Only runs of three or more losses in a row remain to conceal: ~0.1 % of blocks.
     assert s["concealed"] < 0.15 * s["lost"]
+
+
+def test_rtcp_reports_of_loss_turn_on_opus_fec_and_the_loss_hint(start_pair):
+    impair = ImpairmentConfig(delay_ms=5, loss_pct=10, seed=5)
+    relays = []
+
+    def via(addr):
+        r = Relay(("127.0.0.1", 0), addr, impair)
+        r.start()
+        relays.append(r)
+        return r.listen_address
+
+    cfg = PeerConfig(block_frames=480, codecs=("opus",), buffer_ms=40)
+    pair = start_pair(speech(RATE, 8.0, 0), speech(RATE, 6.0, 1), cfg, cfg, via=via)
+    try:
+        first = None
+        assert _wait_for(lambda: pair.caller.call is not None, 3)
+        first = pair.caller.snapshot()
+        assert first["fec"] is False and first["loss_hint_pct"] == 0
+        assert _wait_for(lambda: pair.caller.call.adapter.decision.settings.fec, 6)
+        later = pair.caller.snapshot()
+        assert later["fec"] is True and later["loss_hint_pct"] >= 5
+        # The encoder itself was reconfigured, not only the plan.
+        time.sleep(0.1)
+        assert pair.caller.call.sender.encoder.fec is True
+        pair.wait(20)
+    finally:
+        for r in relays:
+            r.stop()
+    s = pair.listener.finished_calls[-1]
+    assert s["codec"] == "opus" and s["fec_recovered"] > 0
