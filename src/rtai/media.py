@@ -33,6 +33,7 @@ from rtai.rtp.red import RED_PAYLOAD_TYPE, decode_red, encode_red
 from rtai.rtp.seq import seq_add
 
 MAX_RED_BACK_BLOCKS = 64
+DTX_MAX_BYTES = 2
 
 
 @dataclass
@@ -41,6 +42,7 @@ class SendCounters:
     sent_bytes: int = 0
     encode_errors: int = 0
     capture_dropped: int = 0
+    dtx_skipped: int = 0
 
 
 @dataclass
@@ -89,7 +91,8 @@ class MediaSender:
         self.timestamp = (self.timestamp + self.timestamp_step) & 0xFFFFFFFF
 
     def packetize(self, block: np.ndarray, capture_s: float | None) -> bytes | None:
-        """Encode one block (frames, channels) into an RTP datagram, or None on error."""
+        """Encode one block (frames, channels) into an RTP datagram, or None when there is
+        nothing to send (an encoder error, counted, or a DTX frame)."""
         if block.shape[1] > self.channels:
             block = block.mean(axis=1, keepdims=True, dtype=np.float32)
         decision = self.adapter.decision
@@ -101,6 +104,12 @@ class MediaSender:
         except CodecError:
             self.counters.encode_errors += 1
             self.skip()
+            return None
+        if decision.settings.dtx and len(payload) <= DTX_MAX_BYTES:
+            # Opus DTX: a frame this small says "nothing new"; it is not sent (RFC 7587
+            # section 3.3), so silence costs nothing on the wire. The timestamp moves on.
+            self.counters.dtx_skipped += 1
+            self.timestamp = (self.timestamp + self.timestamp_step) & 0xFFFFFFFF
             return None
         pt, body = self.payload_type, payload
         if decision.redundancy:

@@ -586,6 +586,7 @@ class Peer:
             played=played,
             concealed=concealed - c.fec_recovered + c.decode_errors,
             encode_errors=tx.encode_errors,
+            dtx_skipped=tx.dtx_skipped,
             overflow_dropped=overflow,
             reanchored=reanchored,
             jitter_ms=_r(rx.jitter_ms) if rx.started else None,
