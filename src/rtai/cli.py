@@ -78,6 +78,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument("--dtx", action="store_true", help="Opus discontinuous transmission")
     g.add_argument(
+        "--application", choices=("voip", "audio", "lowdelay"), default="voip",
+        help="Opus tuning: voip (speech, FEC possible), audio (music), lowdelay (CELT only, "
+        "no FEC, 2.5 ms less delay) (voip)",
+    )  # fmt: skip
+    g.add_argument(
+        "--complexity", type=int, default=9, choices=range(11), metavar="0..10",
+        help="Opus encoder complexity (9)",
+    )  # fmt: skip
+    g.add_argument("--cbr", action="store_true", help="Opus constant bitrate (default VBR)")
+    g.add_argument(
         "--redundancy", type=int, choices=(0, 1, 2, 3), metavar="N",
         help="carry N earlier blocks in each packet (RFC 2198); default: adapt where FEC "
         "cannot help (pcm, Opus blocks under 10 ms)",
@@ -161,7 +171,13 @@ def _peer_config(args) -> PeerConfig:
         buffer_ms=args.buffer,
         seconds=args.seconds,
         cname=f"rtai@{socket.gethostname()}",
-        encoder=EncoderSettings(bitrate_bps=int(args.bitrate * 1000), dtx=args.dtx),
+        encoder=EncoderSettings(
+            bitrate_bps=int(args.bitrate * 1000),
+            dtx=args.dtx,
+            complexity=args.complexity,
+            vbr=not args.cbr,
+            application=args.application,
+        ),
         fec=args.fec,
         redundancy=args.redundancy,
         adaptive=not args.no_adapt,
