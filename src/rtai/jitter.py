@@ -9,9 +9,10 @@ from its own clock, so every behaviour replays in a unit test.
   packet that was stored in it (never stale audio from an old lap of the ring).
 * ``insert`` sorts each arrival into accepted, duplicate, late (its playout time
   has passed) or resync (so far ahead of playout that the stream must have
-  restarted). A packet that missed its slot by less than one block while nothing
-  is queued behind it is played next instead (reanchored): the buffer grows by
-  one block rather than conceal every following packet, each one just too late.
+  restarted). A packet that missed its slot while nothing is queued behind it is
+  played next instead (reanchored), if the slots it missed were all concealed and
+  are at most ``rewind_blocks`` (1 for a fixed buffer): the delay grows rather than
+  every following packet arriving just too late as well.
 * ``pop`` is called by the playout callback once per block and decides, at
   playout time, what to play: the next packet (``NORMAL``), a concealment block
   when it is missing (``CONCEAL``, carrying the payload of the packet after it when
@@ -56,6 +57,7 @@ class PlayoutItem:
     capture_s: float | None = None
     arrival_s: float | None = None
     next_payload: bytes | None = None  # with CONCEAL: the following packet, if here
+    timestamp: int | None = None  # the packet's RTP timestamp
 
 
 @dataclass(slots=True)
@@ -89,6 +91,7 @@ class JitterBuffer:
         target_ms: float,
         capacity_blocks: int = 512,
         max_conceal_blocks: int | None = None,
+        rewind_blocks: int = 1,
     ) -> None:
         if block_frames <= 0 or rate_hz <= 0:
             raise ValueError("block_frames and rate_hz must be positive")
@@ -98,6 +101,9 @@ class JitterBuffer:
         # Missing blocks in a row, with nothing buffered, before we call the stream
         # stopped and rebuffer: 200 ms of audio by default.
         self.max_conceal_blocks = max_conceal_blocks or max(4, round(0.2 / self.block_s))
+        # How many concealed slots a late packet may reclaim when nothing is queued:
+        # 1 for a fixed buffer; the adaptive buffer lets a whole spike's worth back in.
+        self.rewind_blocks = rewind_blocks
         self.counters = JitterCounters()
         self._slot_seq = [-1] * capacity_blocks
         self._slot: list[PlayoutItem | None] = [None] * capacity_blocks
@@ -152,24 +158,27 @@ class JitterBuffer:
         arrival_s: float,
         capture_s: float | None = None,
         redundant: bool = False,
+        timestamp: int | None = None,
     ) -> Arrival:
         """Take one arrival. ``redundant`` marks a copy carried in a later packet (RED):
         it fills a gap if it can and is otherwise dropped without being counted."""
         if redundant:
-            return self._insert_redundant(seq, payload, arrival_s)
+            return self._insert_redundant(seq, payload, arrival_s, timestamp)
         ext = self._unwrap.unwrap(seq) + _EXT_BASE
         if self._floor is not None and ext < self._floor:
             self.counters.late += 1
             return Arrival.LATE
         if self._next is not None:
             if ext < self._next:
-                if ext == self._next - 1 and self._count == 0 and self._missing_run:
-                    # It missed its slot by less than a block and nothing is queued
-                    # behind it: the stream runs just behind playout. Play it next, one
-                    # block later than planned, rather than conceal every block after it.
+                behind = self._next - ext
+                if behind <= min(self.rewind_blocks, self._missing_run) and self._count == 0:
+                    # It missed its slot (by at most rewind_blocks, all of them concealed)
+                    # and nothing is queued behind it: the stream runs behind playout.
+                    # Play it next, later than planned, rather than conceal every block
+                    # after it too.
                     self._next = ext
                     self.counters.reanchored += 1
-                    self._store(ext, payload, arrival_s, capture_s)
+                    self._store(ext, payload, arrival_s, capture_s, timestamp)
                     self.counters.accepted += 1
                     return Arrival.REANCHORED
                 self.counters.late += 1
@@ -178,7 +187,7 @@ class JitterBuffer:
                 self._clear()
                 self._floor = ext
                 self.counters.resyncs += 1
-                self._store(ext, payload, arrival_s, capture_s)
+                self._store(ext, payload, arrival_s, capture_s, timestamp)
                 return Arrival.RESYNC
         elif self._newest is not None and ext <= self._newest - self.capacity_blocks:
             self.counters.late += 1
@@ -187,11 +196,13 @@ class JitterBuffer:
         if self._slot_seq[idx] == ext:
             self.counters.duplicates += 1
             return Arrival.DUPLICATE
-        self._store(ext, payload, arrival_s, capture_s)
+        self._store(ext, payload, arrival_s, capture_s, timestamp)
         self.counters.accepted += 1
         return Arrival.ACCEPTED
 
-    def _insert_redundant(self, seq: int, payload: bytes, arrival_s: float) -> Arrival:
+    def _insert_redundant(
+        self, seq: int, payload: bytes, arrival_s: float, timestamp: int | None
+    ) -> Arrival:
         if self._newest is None:
             return Arrival.DUPLICATE
         ext = self._newest + seq_diff(seq, self._newest & 0xFFFF)
@@ -200,16 +211,25 @@ class JitterBuffer:
             return Arrival.LATE
         if ext > self._newest or self._slot_seq[ext % self.capacity_blocks] == ext:
             return Arrival.DUPLICATE
-        self._store(ext, payload, arrival_s, None)
+        self._store(ext, payload, arrival_s, None, timestamp)
         self.counters.redundant_used += 1
         return Arrival.ACCEPTED
 
-    def _store(self, ext: int, payload: bytes, arrival_s: float, capture_s: float | None) -> None:
+    def _store(
+        self,
+        ext: int,
+        payload: bytes,
+        arrival_s: float,
+        capture_s: float | None,
+        timestamp: int | None = None,
+    ) -> None:
         idx = ext % self.capacity_blocks
         if self._slot_seq[idx] < 0:
             self._count += 1
         self._slot_seq[idx] = ext
-        self._slot[idx] = PlayoutItem(Playout.NORMAL, ext & 0xFFFF, payload, capture_s, arrival_s)
+        self._slot[idx] = PlayoutItem(
+            Playout.NORMAL, ext & 0xFFFF, payload, capture_s, arrival_s, None, timestamp
+        )
         if self._first_arrival_s is None:
             self._first_arrival_s = arrival_s
         if self._newest is None or ext > self._newest:

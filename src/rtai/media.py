@@ -198,12 +198,13 @@ class MediaReceiver:
         c.received += 1
         c.received_bytes += len(data)
         self.stats.on_packet(pkt.sequence_number, pkt.timestamp, now_s)
-        self.jitter.insert(pkt.sequence_number, payload, now_s, capture_s)
+        self.jitter.insert(pkt.sequence_number, payload, now_s, capture_s, timestamp=pkt.timestamp)
         for b in redundant:
             back, rem = divmod(b.timestamp_offset, self.timestamp_step)
             if rem == 0 and b.payload_type == self.payload_type and 0 < back < MAX_RED_BACK_BLOCKS:
                 seq = (pkt.sequence_number - back) & 0xFFFF
-                self.jitter.insert(seq, b.data, now_s, None, redundant=True)
+                ts = (pkt.timestamp - b.timestamp_offset) & 0xFFFFFFFF
+                self.jitter.insert(seq, b.data, now_s, None, redundant=True, timestamp=ts)
         return True
 
     def playout(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:

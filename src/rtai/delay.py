@@ -1,0 +1,171 @@
+"""How late packets arrive, and how fast the sender's clock runs (pure estimators).
+
+Both take, for each arriving packet, its RTP timestamp (the sender's sample clock)
+and its arrival time (ours), and keep everything in seconds.
+
+:class:`DriftEstimator` fits a line through the lower envelope of
+``arrival - sender_time``: the earliest arrival in each one-second bucket is the
+packet that met no queue, so jitter does not bias the slope; the slope over the
+last minute is the clock drift (positive: the sender's clock runs slow against
+ours, so its packets arrive ever later).
+
+:class:`DelayManager` measures each packet's *relative delay*: how much later it
+arrived than the fastest recent packet would have, after taking the drift out.
+The target playout delay is a high quantile of those delays over a sliding window
+(``safety``: the 97th, 99th or 99.7th percentile for low, normal, high), plus half a block for the
+playout granularity. A delay above the target raises it at once (a spike is
+covered from the next packet on); the target comes down only as the window forgets,
+at most ``shrink_ms_per_s``, so the buffer never yo-yos.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+
+from rtai.rtp.seq import ts_diff
+
+SAFETY_QUANTILES = {"low": 0.97, "normal": 0.99, "high": 0.997}
+RECOMPUTE_S = 0.1  # the quantile is recomputed at most this often
+
+
+class _SenderClock:
+    """Unwraps 32-bit RTP timestamps into seconds of the sender's clock."""
+
+    def __init__(self, clock_hz: int) -> None:
+        self.clock_hz = clock_hz
+        self._last_ts: int | None = None
+        self._units = 0
+
+    def seconds(self, rtp_ts: int) -> float:
+        if self._last_ts is None:
+            self._last_ts = rtp_ts
+        else:
+            step = ts_diff(rtp_ts, self._last_ts)
+            if step > 0:
+                self._units += step
+                self._last_ts = rtp_ts
+            else:
+                return (self._units + step) / self.clock_hz
+        return self._units / self.clock_hz
+
+
+class DriftEstimator:
+    """Sender-clock drift in ppm, from the lower envelope of arrival offsets."""
+
+    def __init__(self, bucket_s: float = 1.0, window_buckets: int = 60, min_buckets: int = 10):
+        self.bucket_s = bucket_s
+        self.min_buckets = min_buckets
+        self._buckets: collections.deque = collections.deque(maxlen=window_buckets)
+        self._cur_bucket: int | None = None
+        self._cur_min = math.inf
+        self._cur_t = 0.0
+        self.ppm = 0.0
+
+    def update(self, sender_s: float, arrival_s: float) -> None:
+        b = math.floor(sender_s / self.bucket_s)
+        offset = arrival_s - sender_s
+        if self._cur_bucket is None or b == self._cur_bucket:
+            if offset < self._cur_min:
+                self._cur_min, self._cur_t = offset, sender_s
+            self._cur_bucket = b
+            return
+        if b < self._cur_bucket:
+            return  # a reordered packet from a closed bucket
+        self._buckets.append((self._cur_t, self._cur_min))
+        self._cur_bucket, self._cur_min, self._cur_t = b, offset, sender_s
+        if len(self._buckets) >= self.min_buckets:
+            t = np.array([p[0] for p in self._buckets])
+            y = np.array([p[1] for p in self._buckets])
+            slope = np.polyfit(t - t[0], y, 1)[0]
+            self.ppm = float(slope * 1e6)
+
+    @property
+    def ratio(self) -> float:
+        """Our clock's rate over the sender's: >1 when the sender is slow."""
+        return 1.0 + self.ppm * 1e-6
+
+
+class DelayManager:
+    def __init__(
+        self,
+        clock_hz: int,
+        block_s: float,
+        safety: str = "normal",
+        min_ms: float = 0.0,
+        max_ms: float = 1000.0,
+        window_s: float = 10.0,
+        shrink_ms_per_s: float = 5.0,
+    ) -> None:
+        if safety not in SAFETY_QUANTILES:
+            raise ValueError(f"safety {safety!r}: use low, normal or high")
+        self.quantile = SAFETY_QUANTILES[safety]
+        self.block_s = block_s
+        self.min_ms = min_ms
+        self.max_ms = max_ms
+        self.window_s = window_s
+        self.shrink_ms_per_s = shrink_ms_per_s
+        self.clock = _SenderClock(clock_hz)
+        self.drift = DriftEstimator()
+        self._samples: collections.deque = collections.deque()  # (arrival_s, rel_delay_s)
+        self._ref_window: collections.deque = collections.deque()  # (arrival_s, offset_s)
+        self._target_ms: float | None = None
+        self._quantile_ms = 0.0
+        self._quantile_s: float | None = None
+        self._last_update_s: float | None = None
+        self.last_relative_ms = 0.0
+
+    # -- arrivals --------------------------------------------------------------------
+
+    def on_arrival(self, rtp_ts: int, arrival_s: float) -> None:
+        sender_s = self.clock.seconds(rtp_ts)
+        self.drift.update(sender_s, arrival_s)
+        # Offset of this packet, with the drift taken out, so the reference holds still.
+        offset = arrival_s - sender_s * self.drift.ratio
+        ref = self._reference(arrival_s, offset)
+        rel = max(0.0, offset - ref)
+        self.last_relative_ms = rel * 1000.0
+        self._samples.append((arrival_s, rel))
+        while self._samples and self._samples[0][0] < arrival_s - self.window_s:
+            self._samples.popleft()
+        self._retarget(arrival_s, rel)
+
+    def _reference(self, now_s: float, offset: float) -> float:
+        """Smallest offset over the window (monotonic deque: O(1) amortised)."""
+        win = self._ref_window
+        while win and win[-1][1] >= offset:
+            win.pop()
+        win.append((now_s, offset))
+        while win[0][0] < now_s - 2 * self.window_s:
+            win.popleft()
+        return win[0][1]
+
+    def _retarget(self, now_s: float, rel_s: float) -> None:
+        half_block_ms = self.block_s * 500.0
+        due = self._quantile_s is None or now_s - self._quantile_s >= RECOMPUTE_S
+        if due:
+            rels = np.fromiter((r for _, r in self._samples), dtype=np.float64)
+            self._quantile_ms = float(np.quantile(rels, self.quantile)) * 1000.0
+            self._quantile_s = now_s
+        else:  # between recomputations only a new high can move the quantile up
+            spike_ms = rel_s * 1000.0
+            if spike_ms > self._quantile_ms and len(self._samples) * (1 - self.quantile) < 1:
+                self._quantile_ms = spike_ms
+        want = min(self.max_ms, max(self.min_ms, self._quantile_ms + half_block_ms))
+        if self._target_ms is None or want >= self._target_ms:
+            self._target_ms = want  # grow at once
+        else:
+            dt = 0.0 if self._last_update_s is None else max(0.0, now_s - self._last_update_s)
+            self._target_ms = max(want, self._target_ms - self.shrink_ms_per_s * dt)
+        self._last_update_s = now_s
+
+    # -- results ---------------------------------------------------------------------
+
+    @property
+    def target_ms(self) -> float:
+        return self.min_ms if self._target_ms is None else self._target_ms
+
+    def sender_seconds(self, rtp_ts: int) -> float:
+        return self.clock.seconds(rtp_ts)
