@@ -3,13 +3,15 @@
 Every benchmark owns one section of docs/benchmarks.md, between the markers
 ``<!-- bench:NAME:start -->`` and ``<!-- bench:NAME:end -->``. :func:`write_section`
 replaces only that section (appending it if absent, creating the file with a short
-header if missing) and writes atomically, so two benchmarks never clobber each other's
-tables and a crash never leaves a half-written file.
+header if missing), reading the file just before it writes, under a lock, and writes
+atomically, so two benchmarks never clobber each other's tables and a crash never
+leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import os
 import platform
 import re
@@ -104,33 +106,56 @@ def _markers(name: str) -> tuple[str, str]:
     return f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
 
 
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
-    """Replace the ``name`` section of ``path`` with ``body`` (atomically)."""
+    """Replace the ``name`` section of ``path`` with ``body`` (atomically).
+
+    Benchmarks may finish at the same time, each writing its own section. The file is
+    read only now, right before writing, under an exclusive lock on its directory that
+    every writer using this function takes; and if it still changed between the read
+    and the rename (a writer that does not lock), the write is redone on the new text.
+    Either way only this section changes and another writer's section is kept.
+    """
     start, end = _markers(name)
     block = f"{start}\n{body.strip()}\n{end}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = HEADER
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: block, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    text = text.rstrip("\n") + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)
+        for _attempt in range(10):
+            before = _read(path)
+            text = HEADER if before is None else before
+            if pattern.search(text):
+                text = pattern.sub(lambda _m: block, text, count=1)
+            else:
+                text = text.rstrip("\n") + "\n\n" + block
+            text = text.rstrip("\n") + "\n"
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.chmod(tmp, 0o644)
+                if _read(path) != before:  # written meanwhile: start again from that
+                    os.unlink(tmp)
+                    continue
+                os.replace(tmp, path)
+                return
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        raise RuntimeError(f"{path} kept changing while writing section {name!r}")
+    finally:
+        os.close(dir_fd)  # releases the lock
 
 
 def markdown_table(header: list[str], rows: list[list[str]], align: str | None = None) -> str:

@@ -1,6 +1,9 @@
-"""Mouth-to-ear latency of a real call on the JACK rig, per block size.
+"""Mouth-to-ear latency of a real call on the JACK rig, per codec and block size.
 
-For each block size a private ``jackd`` (dummy driver, 48000 Hz, period = block size)
+Each run is a (codec, block size) pair: PCM at 64, 128, 256 and 480 frames, Opus at
+240, 480 (10 ms, rtai's default) and 960 frames (``--runs``). Both peers get
+``--codec`` explicitly, and the codec the call ran is checked in their stats.
+For each run a private ``jackd`` (dummy driver, 48000 Hz, period = block size)
 gets three rig cards (see :mod:`rtai.testing.jack_rig`): ``rigL`` for the floor, and
 ``rigA``/``rigB`` for the two peers. Then:
 
@@ -17,14 +20,18 @@ gets three rig cards (see :mod:`rtai.testing.jack_rig`): ``rigL`` for the floor,
    windows (speech pauses), so the median and p99 describe the latency across the run.
 3. What rtai itself reports: the ``latency_ms`` (median over one second) and
    ``latency_ms_p99`` fields of each peer's ``--stats-json`` lines written while talking.
+   Opus delays the decoded audio by its algorithmic delay (the encoder's lookahead,
+   312 frames = 6.5 ms at 48 kHz); rtai stamps capture time minus that lookahead, so
+   its figures should still agree with the rig's.
 4. xruns (rtai's own count and the JACK server's) and each peer's CPU time over the
    talking interval, from /proc/PID/stat.
 
 The table goes to docs/benchmarks.md (section ``latency``) and the plot to
 docs/latency.png. Run from the repository root::
 
-    .venv/bin/python bench/latency.py            # ~20 s of talk per block size, < 3 min
-    .venv/bin/python bench/latency.py --quick    # ~6 s of talk per block size
+    .venv/bin/python bench/latency.py            # ~20 s of talk per run, ~4 min
+    .venv/bin/python bench/latency.py --quick    # ~6 s of talk per run
+    .venv/bin/python bench/latency.py --runs pcm:128,opus:480   # only these runs
 """
 
 from __future__ import annotations
@@ -53,7 +60,8 @@ import _common  # noqa: E402
 from rtai.testing.jack_rig import RigCard  # noqa: E402
 
 RATE_HZ = 48000
-DEFAULT_BLOCKS = "64,128,256,480"
+DEFAULT_RUNS = "pcm:64,pcm:128,pcm:256,pcm:480,opus:240,opus:480,opus:960"
+CPU_TARGET = ("opus", 480, 5.0)  # the issue's target: Opus at 10 ms, < 5 % of a core per peer
 SECTION = "latency"
 PNG = _common.REPO / "docs" / "latency.png"
 RTAI = [sys.executable, "-m", "rtai"]  # the rtai CLI of the interpreter running this
@@ -62,7 +70,10 @@ WINDOW_S = 0.5  # length of one delay-measurement window
 HOP_S = 0.25  # windows overlap by half
 SEARCH_S = 0.1  # each window searches +-100 ms around the whole-run delay
 QUIET_DBFS = -35.0  # windows quieter than this (speech pauses) are skipped
-MIN_WINDOW_CORR = 0.9  # a window matching worse than this is counted as unmatched
+# A window matching worse than this is counted as unmatched. PCM comes out bit-exact;
+# Opus at 32 kbit/s keeps speech windows at 0.92..0.96, while a window across a dropout
+# or a step of the latency falls to 0.5..0.7.
+MIN_WINDOW_CORR = {"pcm": 0.9, "opus": 0.8}
 POLL_S = 0.1  # how often the talk loop looks at the stats files and the progress bar
 LEAD_S = 1.0  # the call runs this long before the talk starts (playout settles)
 TAIL_S = 0.5  # and this long after it ends (the last words reach the speakers)
@@ -96,6 +107,8 @@ class Direction:
     talk_concealed: int = 0  # ... while talking
     late: int = 0
     crashed: str | None = None  # first error line if the hearer's log has a traceback
+    codec: str | None = None  # the codec of the call, from the hearer's stats
+    kbps: float | None = None  # median rate of RTP packets the speaker sent while talking
 
     def pct_ms(self, q: float) -> float | None:
         frames = self.leg.pct_frames(q)
@@ -104,8 +117,14 @@ class Direction:
 
 @dataclass
 class Run:
+    codec: str  # what both peers were told with --codec
     block: int
     talk_s: float
+    codec_delay_frames: int = 0  # the encoder's lookahead (0 for PCM)
+    codec_cpu_pct: float | None = None  # encode + decode alone, % of one core (offline)
+    load: str = ""  # load average when the run started
+    machine_busy_pct: float | None = None  # all cores busy over the talk, % of all cores
+    peers_pct: float | None = None  # the two peers' share of that, % of all cores
     floor: Leg | None = None  # the bare device loop through rigL
     floor_glitches: int = 0
     dirs: list[Direction] = field(default_factory=list)
@@ -114,8 +133,16 @@ class Run:
     jack_minutes: float = 0.0
 
     @property
+    def name(self) -> str:
+        return f"{self.codec} {self.block}"
+
+    @property
     def block_ms(self) -> float:
         return self.block * 1000.0 / RATE_HZ
+
+    @property
+    def codec_delay_ms(self) -> float:
+        return self.codec_delay_frames * 1000.0 / RATE_HZ
 
     @property
     def floor_frames(self) -> int | None:
@@ -139,6 +166,17 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # rest[0] is field 3 (state); utime and stime are fields 14 and 15
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all cores so far, from /proc/stat (None if unreadable)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            ticks = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 class PeerProcess:
@@ -369,7 +407,11 @@ class Leg:
 
 
 def measure_leg(
-    played: np.ndarray, card: TimedRigCard, recorded: np.ndarray, rec_start: int
+    played: np.ndarray,
+    card: TimedRigCard,
+    recorded: np.ndarray,
+    rec_start: int,
+    min_corr: float = MIN_WINDOW_CORR["pcm"],
 ) -> Leg:
     """Delay (frames) of each loud window of ``played`` (played by ``card``) in ``recorded``.
 
@@ -400,7 +442,7 @@ def measure_leg(
         energy = np.concatenate(([0.0], np.cumsum(seg * seg)))
         seg_norm = np.sqrt(np.maximum(energy[win:] - energy[:-win], 1e-20))
         k = int(np.argmax(xc / seg_norm))
-        if correlation(w, seg[k : k + win]) < MIN_WINDOW_CORR:
+        if correlation(w, seg[k : k + win]) < min_corr:
             unmatched += 1
             continue
         delays.append(rec_start + r0 + k - int(e))
@@ -448,18 +490,74 @@ def rtai_reported(lines: list[dict]) -> tuple[float | None, float | None, int]:
     )
 
 
-# --- one block size -------------------------------------------------------------------
+# --- one run: a codec at a block size -------------------------------------------------
 
 
-def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress, task) -> Run:
+def parse_runs(text: str) -> list[tuple[str, int]]:
+    """``"pcm:64,opus:480"`` -> [("pcm", 64), ("opus", 480)], checked against the codecs."""
+    from rtai import codecs
+
+    runs = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        codec, sep, block = item.strip().partition(":")
+        if not sep or not block.strip().isdigit():
+            raise ValueError(f"--runs wants CODEC:BLOCK items, e.g. opus:480; got {item!r}")
+        codec, frames = codec.strip().lower(), int(block)
+        why = codecs.get_codec(codec).check(RATE_HZ, 1, frames)  # unknown codec: CodecError
+        if why:
+            raise ValueError(why)
+        runs.append((codec, frames))
+    if not runs:
+        raise ValueError("--runs names no run")
+    return runs
+
+
+def codec_delay_frames(codec: str, block: int) -> int:
+    """The codec's algorithmic delay at ``block`` as rtai's encoder reports it."""
+    from rtai import codecs
+    from rtai.codecs import EncoderSettings
+
+    encoder = codecs.get_codec(codec).make_encoder(RATE_HZ, 1, block, EncoderSettings())
+    return int(encoder.lookahead_frames)
+
+
+def codec_cpu_pct(codec: str, block: int, seconds: float = 5.0) -> float:
+    """CPU (% of one core) to encode and decode speech at ``block``, alone, in this process.
+
+    What the codec itself costs a peer each second of a call, apart from the rest of
+    rtai (callbacks, jitter buffer, RTP, stats), to set against the peers' CPU.
+    """
+    from rtai import codecs
+    from rtai.audio.signals import speech
+    from rtai.codecs import EncoderSettings
+
+    info = codecs.get_codec(codec)
+    enc = info.make_encoder(RATE_HZ, 1, block, EncoderSettings())
+    dec = info.make_decoder(RATE_HZ, 1, block)
+    talk = speech(RATE_HZ, seconds, 0).astype(np.float32).reshape(-1, 1)
+    blocks = [talk[i : i + block] for i in range(0, talk.shape[0] - block + 1, block)]
+    t0 = time.process_time()
+    for b in blocks:
+        dec.decode(enc.encode(b))
+    return 100.0 * (time.process_time() - t0) / (len(blocks) * block / RATE_HZ)
+
+
+def run_one(
+    codec: str, block: int, talk_s: float, buffer_ms: str, workdir: Path, progress, task
+) -> Run:
     from rtai.audio.signals import speech
     from rtai.testing.jack_rig import JackServer, jack_env
 
     def phase(text: str) -> None:
-        progress.update(task, description=f"block {block:>3}: {text}")
+        progress.update(task, description=f"{codec} {block:>3}: {text}")
 
-    server = f"rtaibench{os.getpid()}b{block}"
-    run = Run(block, talk_s)
+    server = f"rtaibench{os.getpid()}{codec}{block}"
+    run = Run(codec, block, talk_s, codec_delay_frames(codec, block))
+    run.load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    phase("timing the codec alone")
+    run.codec_cpu_pct = codec_cpu_pct(codec, block)
     srv = JackServer(server, RATE_HZ, block)
     cards: list = []
     peers: list[PeerProcess] = []
@@ -487,7 +585,8 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
         say_a, say_b = speech(RATE_HZ, talk_s, 0), speech(RATE_HZ, talk_s, 1)
         phase("starting the peers")
         port = free_udp_port()
-        common = ["--frame", str(block), "--buffer", buffer_ms, "--seconds", str(talk_s + 60)]
+        common = ["--codec", codec, "--frame", str(block), "--buffer", buffer_ms]
+        common += ["--seconds", str(talk_s + 60)]
         listener = PeerProcess(
             "listener",
             [*RTAI, "listen", "--bind", "127.0.0.1", "--port", str(port)]
@@ -512,6 +611,7 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
         # GIL, and one held up reads the next cycle's frame time (a "rig glitch").
         lines0 = [p.count_lines() for p in peers]
         cpu0 = [p.cpu_seconds() for p in peers]
+        ticks0 = machine_ticks()
         jx0, t0 = jack_xruns(), time.monotonic()
         rig_a.play(say_a)
         rig_b.play(say_b)
@@ -534,6 +634,13 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
             watch()
         t1 = time.monotonic()
         cpu1 = [p.cpu_seconds() for p in peers]
+        ticks1 = machine_ticks()
+        if ticks0 and ticks1 and ticks1[1] > ticks0[1]:
+            run.machine_busy_pct = 100.0 * (ticks1[0] - ticks0[0]) / (ticks1[1] - ticks0[1])
+            if all(c is not None for c in cpu0 + cpu1):
+                spent_s = sum(b - a for a, b in zip(cpu0, cpu1, strict=True))
+                hz = os.sysconf("SC_CLK_TCK")
+                run.peers_pct = 100.0 * spent_s * hz / (ticks1[1] - ticks0[1])
         run.jack_talk_xruns = jack_xruns() - jx0
         alive = [p.proc.poll() is None for p in peers]
         lines_end = time.monotonic() + 1.1  # one more stats line covers the end of the talk
@@ -556,7 +663,9 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
             ("B→A", "listener A", say_b, rig_b, rec_a[:, 0], rec_a0, 0),
         ]
         for label, hearer, played, card, rec, r0, i in legs:
-            d = Direction(label, hearer, measure_leg(played, card, rec, r0))
+            min_corr = MIN_WINDOW_CORR.get(codec, MIN_WINDOW_CORR["opus"])
+            leg = measure_leg(played, card, rec, r0, min_corr)
+            d = Direction(label, hearer, leg)
             d.rig_glitches = card.glitches()
             peer = peers[i]
             lines = peer.stats()
@@ -571,6 +680,11 @@ def run_block(block: int, talk_s: float, buffer_ms: str, workdir: Path, progress
                 if calls:
                     d.concealed = int(calls[-1].get("concealed") or 0)
                     d.late = int(calls[-1].get("late") or 0)
+                    d.codec = calls[-1].get("codec")
+            k = 1 - i  # the speaking peer: what it sent is what this direction carried
+            said = peers[k].stats()[lines0[k] : lines1[k]]
+            rates = [r["bitrate_kbps"] for r in said if r.get("bitrate_kbps") is not None]
+            d.kbps = float(np.median(rates)) if rates else None
             if talk_lines:
                 before = lines[lines0[i] - 1] if lines0[i] else {}
                 d.talk_xruns = int(talk_lines[-1].get("xruns") or 0) - int(before.get("xruns") or 0)
@@ -606,13 +720,23 @@ def _per_min(n: int, minutes: float) -> str:
 
 
 def _blocks(ms: float | None, r: Run) -> str:
+    """``total = floor + rest`` in blocks; with a codec delay, ``floor + codec + rest``."""
     if ms is None:
         return "—"
     total = ms / r.block_ms
     if r.floor_ms is None:
         return f"{total:.1f}"
     floor = r.floor_ms / r.block_ms
-    return f"{total:.1f} = {floor:g} + {total - floor:.1f}"
+    if not r.codec_delay_frames:
+        return f"{total:.1f} = {floor:g} + {total - floor:.1f}"
+    codec = r.codec_delay_frames / r.block
+    return f"{total:.2f} = {floor:g} + {codec:.2f} + {total - floor - codec:.2f}"
+
+
+def _codec(r: Run) -> str:
+    """The codec asked for, and the one the call got if a peer reports another."""
+    got = sorted({d.codec for d in r.dirs if d.codec and d.codec != r.codec})
+    return r.codec + (f" (call got {', '.join(got)}!)" if got else "")
 
 
 def _paired(d: Direction) -> str:
@@ -625,11 +749,12 @@ def _paired(d: Direction) -> str:
 
 def main_table(runs: list[Run]) -> str:
     header = [
+        "codec",
         "block (frames / ms)",
         "direction (heard by)",
         "rig median ms",
         "rig p99 ms",
-        "rig median in blocks = floor + rest",
+        "rig median in blocks = floor (+ codec delay) + rest",
         "rtai median ms",
         "rtai p99 ms",
         "rtai − rig ms, per second",
@@ -647,6 +772,7 @@ def main_table(runs: list[Run]) -> str:
             diff = float(np.median(d.paired_diffs_ms)) if d.paired_diffs_ms.size else None
             rows.append(
                 [
+                    _codec(r),
                     f"{r.block} / {r.block_ms:.2f}",
                     f"{d.label} ({d.hearer})",
                     _f(med),
@@ -665,13 +791,16 @@ def main_table(runs: list[Run]) -> str:
                     _f(d.cpu_pct, 1),
                 ]
             )
-    return _common.markdown_table(header, rows, "rl" + "r" * (len(header) - 2))
+    return _common.markdown_table(header, rows, "lrl" + "r" * (len(header) - 3))
 
 
 def detail_table(runs: list[Run]) -> str:
     header = [
+        "codec",
         "block",
         "direction",
+        "load avg at start",
+        "machine busy while talking, % of all cores (both peers)",
         "talk windows (unmatched)",
         "whole-run corr",
         "rtai seconds",
@@ -683,14 +812,19 @@ def detail_table(runs: list[Run]) -> str:
         "late",
         "rig glitches",
         "floor windows / corr",
+        "sent kbit/s (RTP packets)",
+        "codec alone, CPU % of a core",
     ]
     rows = []
     for r in runs:
         for d in r.dirs:
             rows.append(
                 [
+                    _codec(r),
                     str(r.block),
                     d.label,
+                    r.load.split(" ")[0] if r.load else "—",
+                    f"{_f(r.machine_busy_pct, 0)} ({_f(r.peers_pct, 0)})",
                     f"{d.leg.windows_loud} ({d.leg.windows_unmatched})",
                     f"{d.leg.run_corr:.4f}",
                     str(d.rtai_seconds),
@@ -704,35 +838,112 @@ def detail_table(runs: list[Run]) -> str:
                     "—"
                     if r.floor is None
                     else f"{r.floor.delays_frames.size} / {r.floor.run_corr:.4f}",
+                    _f(d.kbps, 1),
+                    _f(r.codec_cpu_pct, 2),
                 ]
             )
-    return _common.markdown_table(header, rows, "rl" + "r" * (len(header) - 2))
+    return _common.markdown_table(header, rows, "lrl" + "r" * (len(header) - 3))
+
+
+def codec_delay_seen(r: Run, d: Direction) -> int | None:
+    """Codec delay (frames) the rig saw: median less floor less whole blocks of queue.
+
+    The rest of a call's latency comes in whole blocks (every callback runs in the same
+    JACK cycle), so what is left once the floor and the nearest whole number of blocks
+    are taken out is the codec's delay. None without a codec delay or a measurement.
+    """
+    med = d.leg.pct_frames(50)
+    if not r.codec_delay_frames or med is None or r.floor_frames is None:
+        return None
+    rest_blocks = round((med - r.floor_frames - r.codec_delay_frames) / r.block)
+    return round(med - r.floor_frames - rest_blocks * r.block)
+
+
+def cpu_summary(runs: list[Run]) -> list[str]:
+    """The issue's CPU target, met or not, with the numbers behind it (first in the notes)."""
+    codec, block, limit = CPU_TARGET
+    notes = []
+    for r in runs:
+        if (r.codec, r.block) != (codec, block):
+            continue
+        cpus = [(d.hearer, d.cpu_pct) for d in r.dirs]
+        measured = [c for _, c in cpus if c is not None]
+        if len(measured) < 2:
+            verdict = "could not be judged (a peer's CPU was not measured)"
+        elif max(measured) < limit:
+            verdict = "**met**"
+        else:
+            verdict = "**not met**"
+        pcm = next((x for x in runs if (x.codec, x.block) == ("pcm", block)), None)
+        pcm_cpu = [f"{d.cpu_pct:.1f}" for d in pcm.dirs if d.cpu_pct is not None] if pcm else []
+        notes.append(
+            f"CPU target ({codec} at {block}-frame blocks = {r.block_ms:g} ms, under {limit:g} % "
+            f"of one core per peer): {verdict}; "
+            + ", ".join(f"{h} {_f(c, 1)} %" for h, c in cpus)
+            + " over the talk. The codec alone (encode + decode of one stream, timed "
+            f"offline) takes {_f(r.codec_cpu_pct, 2)} % of a core"
+            + (
+                f"; PCM at {block} frames took {' and '.join(pcm_cpu)} % per peer"
+                if pcm_cpu
+                else ""
+            )
+            + f". Load average when this run started: {r.load or '—'}."
+        )
+    return notes
+
+
+def codec_delay_notes(runs: list[Run]) -> list[str]:
+    """Per Opus run: the codec delay the rig saw and how rtai's latency compares."""
+    notes = []
+    for r in runs:
+        if not r.codec_delay_frames:
+            continue
+        seen, diffs = [], []
+        for d in r.dirs:
+            frames = codec_delay_seen(r, d)
+            x = d.paired_diffs_ms
+            diff = f"{float(np.median(x)):+.2f} ms" if x.size else "—"
+            off = int(np.sum(np.abs(x) > DIFF_WARN_MS))
+            seen.append(f"{d.label} {'—' if frames is None else frames}")
+            diffs.append(
+                f"{d.label} {diff} ({off} of {x.size} seconds off by > {DIFF_WARN_MS:g} ms)"
+            )
+        notes.append(
+            f"{r.name}: the encoder reports a lookahead of {r.codec_delay_frames} frames "
+            f"({r.codec_delay_ms:.2f} ms), which rtai subtracts from its capture stamps; "
+            f"taking the floor and whole blocks out of the rig median leaves a codec delay "
+            f"of {', '.join(seen)} frames. rtai − rig per second, median: {'; '.join(diffs)}."
+        )
+    return notes
 
 
 def observations(runs: list[Run]) -> list[str]:
     """Things in this run that a reader should not miss."""
-    notes = []
+    notes = cpu_summary(runs) + codec_delay_notes(runs)
     for r in runs:
         if r.floor_frames is None:
             corr = "—" if r.floor is None else f"{r.floor.run_corr:.3f}"
-            notes.append(
-                f"block {r.block}: the device loop could not be measured (correlation {corr})."
-            )
+            notes.append(f"{r.name}: the device loop could not be measured (correlation {corr}).")
         elif r.floor_frames != 2 * r.block:
             notes.append(
-                f"block {r.block}: the device loop took {r.floor_frames} frames "
+                f"{r.name}: the device loop took {r.floor_frames} frames "
                 f"({r.floor_frames / r.block:g} blocks), not the 2 blocks expected."
             )
         if r.jack_xruns:
             notes.append(
-                f"block {r.block}: the JACK server had {r.jack_xruns} xruns "
+                f"{r.name}: the JACK server had {r.jack_xruns} xruns "
                 f"({r.jack_talk_xruns} while talking) in {r.jack_minutes:.2f} min."
             )
         for d in r.dirs:
             med, p99 = d.pct_ms(50), d.pct_ms(99)
-            where = f"block {r.block} {d.label}"
+            where = f"{r.name} {d.label}"
             if d.crashed:
                 notes.append(f"{where}: the {d.hearer} peer failed: {d.crashed}")
+            if d.codec != r.codec:
+                notes.append(
+                    f"{where}: asked for {r.codec}, but the {d.hearer} peer's call ran "
+                    f"{d.codec or 'no codec it reported'}."
+                )
             if med is None:
                 notes.append(f"{where}: no window matched; the audio did not get through.")
                 continue
@@ -809,58 +1020,112 @@ def observations(runs: list[Run]) -> list[str]:
     return notes
 
 
-def plot(runs: list[Run], path: Path) -> None:
+CODEC_COLORS = {"pcm": "tab:blue", "opus": "tab:red"}
+CODEC_NAMES = {"pcm": "PCM (L16)", "opus": "Opus"}
+DIRECTION_MARKERS = {"A→B": "o", "B→A": "^"}
+
+
+def plot(runs: list[Run], path: Path, buffer_ms: str) -> None:
+    """Latency vs block size: colour = codec, marker = direction, filled = rig, open = rtai."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    x = np.arange(len(runs), dtype=float)
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
-    series = [
-        ("A→B", "rig", -0.27, "tab:blue", "o"),
-        ("A→B", "rtai", -0.09, "tab:blue", "s"),
-        ("B→A", "rig", 0.09, "tab:orange", "o"),
-        ("B→A", "rtai", 0.27, "tab:orange", "s"),
-    ]
-    for label, source, off, color, marker in series:
-        med, up = [], []
-        for r in runs:
-            d = next((d for d in r.dirs if d.label == label), None)
-            if d is None:
-                m = p = None
-            elif source == "rig":
-                m, p = d.pct_ms(50), d.pct_ms(99)
-            else:
-                m, p = d.rtai_median_ms, d.rtai_p99_ms
-            med.append(np.nan if m is None else m)
-            up.append(0.0 if m is None or p is None else max(0.0, p - m))
-        name = "measured by the rig" if source == "rig" else "reported by rtai"
-        ax.errorbar(
-            x + off,
-            med,
-            yerr=[np.zeros(len(up)), up],
-            fmt=marker,
-            color=color,
-            mfc="white" if source == "rtai" else color,
-            capsize=4,
-            label=f"{label}, {name} (median, whisker to p99)",
-        )
-    floor = [np.nan if r.floor_ms is None else r.floor_ms for r in runs]
-    ax.plot(x, floor, "k-", marker="_", ms=18, label="floor: device loop, measured")
-    ax.plot(
-        x,
-        [np.nan if f is None else f + r.block_ms for f, r in zip(floor, runs, strict=True)],
-        "k:",
-        label="floor + 1 block: the receiver's next callback",
+    blocks = sorted({r.block for r in runs})
+    xs = {b: float(i) for i, b in enumerate(blocks)}
+    fig, ax = plt.subplots(figsize=(10, 6), dpi=110)
+    slot = 0.8  # width of one block size's group of markers
+    series = [(label, src) for label in DIRECTION_MARKERS for src in ("rig", "rtai")]
+    trend: dict[str, list[tuple[float, float]]] = {}
+    for b in blocks:
+        here = [r for r in runs if r.block == b]
+        width = slot / len(here)
+        for k, r in enumerate(here):
+            left = xs[b] - slot / 2 + k * width
+            color = CODEC_COLORS.get(r.codec, "tab:green")
+            rig_meds = []
+            for j, (label, src) in enumerate(series):
+                d = next((d for d in r.dirs if d.label == label), None)
+                if d is None:
+                    continue
+                if src == "rig":
+                    m, p99 = d.pct_ms(50), d.pct_ms(99)
+                    if m is not None:
+                        rig_meds.append(m)
+                else:
+                    m, p99 = d.rtai_median_ms, d.rtai_p99_ms
+                if m is None:
+                    continue
+                ax.errorbar(
+                    [left + (j + 0.5) * width / len(series)],
+                    [m],
+                    yerr=[[0.0], [0.0 if p99 is None else max(0.0, p99 - m)]],
+                    fmt=DIRECTION_MARKERS[label],
+                    color=color,
+                    mfc=color if src == "rig" else "white",
+                    ms=6,
+                    capsize=3,
+                )
+            if rig_meds:
+                trend.setdefault(r.codec, []).append((xs[b], float(np.mean(rig_meds))))
+    for codec, pts in trend.items():
+        px, py = zip(*sorted(pts), strict=True)
+        ax.plot(px, py, "-", color=CODEC_COLORS.get(codec, "tab:green"), alpha=0.35, lw=1.5)
+    floors = {r.block: r for r in runs if r.floor_ms is not None}
+    fx = [xs[b] for b in blocks if b in floors]
+    fb = [floors[b] for b in blocks if b in floors]
+    ax.plot(fx, [r.floor_ms for r in fb], "k-", marker="_", ms=18)
+    ax.plot(fx, [r.floor_ms + r.block_ms for r in fb], "k:")
+    opus = sorted(
+        (r for r in runs if r.codec_delay_frames and r.floor_ms is not None),
+        key=lambda r: r.block,
     )
-    ax.set_xticks(x, [f"{r.block}\n({r.block_ms:.2f} ms)" for r in runs])
+    if opus:
+        ax.plot(
+            [xs[r.block] for r in opus],
+            [r.floor_ms + r.block_ms + r.codec_delay_ms for r in opus],
+            ":",
+            color=CODEC_COLORS["opus"],
+        )
+    handles = [
+        Line2D([], [], color=c, marker="s", ls="-", alpha=0.8, label=CODEC_NAMES[name])
+        for name, c in CODEC_COLORS.items()
+        if any(r.codec == name for r in runs)
+    ]
+    handles += [
+        Line2D([], [], color="gray", marker=m, ls="", label=label)
+        for label, m in DIRECTION_MARKERS.items()
+    ]
+    handles += [
+        Line2D([], [], color="gray", marker="o", ls="", label="measured by the rig (median)"),
+        Line2D([], [], color="gray", marker="o", mfc="white", ls="", label="reported by rtai"),
+        Line2D([], [], color="gray", marker="", ls="-", label="whisker: up to p99"),
+        Line2D([], [], color="k", marker="_", ms=12, label="floor: device loop, measured"),
+        Line2D([], [], color="k", ls=":", label="floor + 1 block"),
+    ]
+    if opus:
+        lookahead = opus[0].codec_delay_ms
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=CODEC_COLORS["opus"],
+                ls=":",
+                label=f"floor + 1 block + Opus delay ({lookahead:.1f} ms)",
+            )
+        )
+    ax.set_xticks([xs[b] for b in blocks], [f"{b}\n({b * 1000 / RATE_HZ:.2f} ms)" for b in blocks])
     ax.set_xlabel("block size = JACK period, frames at 48 kHz")
     ax.set_ylabel("mouth-to-ear latency, ms")
-    ax.set_title("rtai mouth-to-ear latency on the JACK rig (--buffer 0, loopback UDP)")
+    ax.set_title(
+        f"rtai mouth-to-ear latency on the JACK rig, PCM and Opus (--buffer {buffer_ms}, "
+        "loopback UDP)"
+    )
     ax.set_ylim(bottom=0)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -869,42 +1134,80 @@ def plot(runs: list[Run], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def section(runs: list[Run], args, info: dict[str, str], jack: str, notes: list[str]) -> str:
+def source_state() -> str:
+    """The commit the peers ran, and whether src/ had uncommitted changes."""
+
+    def git(*argv: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(_common.REPO), *argv], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    rev = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src")
+    return f"commit {rev or '?'}" + (" with uncommitted changes in src/" if dirty else "")
+
+
+def section(
+    runs: list[Run], args, info: dict[str, str], jack: str, notes: list[str], source: str
+) -> str:
     argv = (
         ["--quick"]
         if args.quick
         else ([] if args.seconds == 20.0 else ["--seconds", f"{args.seconds:g}"])
     )
-    if args.blocks != DEFAULT_BLOCKS:
-        argv += ["--blocks", args.blocks]
+    if args.runs != DEFAULT_RUNS:
+        argv += ["--runs", args.runs]
     if args.buffer != "0":
         argv += ["--buffer", args.buffer]
     cmd = _common.reproduce_command("bench/latency.py", argv)
     observed = "\n".join(f"- {n}" for n in notes) or (
         "- Nothing odd: no xruns, no crashes, rtai and the rig agree within 1 ms."
     )
+    lookahead = next((r for r in runs if r.codec_delay_frames), None)
+    opus_delay = (
+        f"{lookahead.codec_delay_frames} frames = {lookahead.codec_delay_ms:.2f} ms"
+        if lookahead
+        else "312 frames = 6.5 ms"
+    )
     return f"""## Mouth-to-ear latency on the JACK rig
 
 Measured {_common.now_stamp()} on {_common.machine_line(info)}; {jack or "jackd"}.
-Reproduce from the repository root with `{cmd}`.
+rtai: {source}. Reproduce from the repository root with `{cmd}`.
 
 Two peers (`rtai listen` on card rigA, `rtai call` on card rigB) talk over loopback UDP
-through a private `jackd` (dummy driver, 48000 Hz, period = block size), with the PCM
-codec and `--buffer {args.buffer}`. Both mics get {args.seconds:g} s of speech at once.
-Each row is one direction, heard by the named peer; its xruns and CPU are that peer's.
+through a private `jackd` (dummy driver, 48000 Hz, period = block size), with the codec
+of the row given to both peers as `--codec` (Opus otherwise at rtai's defaults:
+32 kbit/s VBR, complexity 9, voip, FEC auto, adaptation on) and
+`--buffer {args.buffer}`. Both mics get {args.seconds:g} s of speech at once. Runs go
+one after another, each with its own `jackd`. Each row is one direction, heard by the
+named peer; its xruns and CPU are that peer's.
 
 {main_table(runs)}
 
 - **rig median / p99**: delay from a sample entering one card's microphone port to it
   leaving the other card's speaker port, in JACK frames, measured by cross-correlating
   {WINDOW_S:g} s windows (hop {HOP_S:g} s) of what was played with what was recorded;
-  windows quieter than {QUIET_DBFS:g} dBFS (speech pauses) are skipped. Each window's
+  windows quieter than {QUIET_DBFS:g} dBFS (speech pauses) are skipped, and a window
+  whose best match correlates under {MIN_WINDOW_CORR["pcm"]:g} (PCM) or
+  {MIN_WINDOW_CORR["opus"]:g} (Opus: lossy, its clean windows reach 0.92..0.96) is
+  counted as unmatched (a dropout, or a step of the latency inside it). Each window's
   delay counts from the JACK frame at which its first sample really entered: the rig
   logs every cycle it plays in and corrects for cycles it saw with a stale frame time or
   missed ("rig glitches" below). A window sees a {WINDOW_S:g} s average, so a change
   shorter than that hardly moves the rig p99.
-- **in blocks = floor + rest**: the rig median divided by the block duration, split into
-  the device-loop floor and what the call adds on top of it.
+- **codec**: `--codec` of both peers; the codec each call really ran (the `codec` field
+  of the stats) is checked, and a row whose call ran another says so.
+- **in blocks = floor (+ codec delay) + rest**: the rig median divided by the block
+  duration, split into the device-loop floor, for Opus the codec's algorithmic delay,
+  and what the call adds on top (queued blocks: a whole number of them).
+- **Opus codec delay**: Opus's output lags its input by the encoder's lookahead
+  ({opus_delay} at 48 kHz, as libopus reports it), added to the mouth-to-ear
+  latency whatever the block size. rtai stamps each packet's capture time minus that
+  lookahead, so its reported latency includes the delay and should agree with the rig's.
 - **rtai median / p99**: what the receiving peer reports in `--stats-json` while the
   talk lasts (capture time carried in the RTP header extension to the DAC time of the
   playout block, per block): the median of its per-second `latency_ms` and the highest
@@ -926,6 +1229,8 @@ Each row is one direction, heard by the named peer; its xruns and CPU are that p
   while a callback stalls (start-up, xruns) stay queued unless the queue outgrows the
   buffer's overflow limit, so the "rest" can differ by whole blocks from one run to the
   next and grow during a run; "rtai buffer ms" below shows the queue.
+- **sent kbit/s** (details): RTP packets the speaking peer sent (payload, 12-byte
+  header and the capture-time extension), median per second while talking.
 - **xruns/min**: rtai's own count (PortAudio callback status flags, `xruns` in the stats)
   and the JACK server's (the rig's xrun callback); "whole run" divides the last count by
   the peer's (or the server's) lifetime, start-up and the floor measurement included,
@@ -933,6 +1238,13 @@ Each row is one direction, heard by the named peer; its xruns and CPU are that p
 - **CPU**: user + system time of the peer process (all threads) over the talk, from
   `/proc/PID/stat`, in % of one core; the machine has {info["cores"]} cores shared by
   `jackd`, both peers and the rig (Python JACK clients in the benchmark process).
+  The target for Opus at 10 ms blocks is under {CPU_TARGET[2]:g} % of one core per peer.
+  "codec alone" in the details is the encoder and decoder of one stream timed offline
+  in the benchmark process before the run (the rest of a peer's CPU is rtai's own
+  work: audio callbacks, jitter buffer, RTP, RTCP, stats). The details give each run's
+  1-minute load average at its start (it still carries the run before) and how busy
+  all cores were while talking (from `/proc/stat`), with the two peers' part of it;
+  the rest is `jackd`, the rig and whatever else ran on the machine.
 
 What this run showed:
 
@@ -948,12 +1260,19 @@ Details:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=20.0, help="talk per block size (20)")
-    p.add_argument("--quick", action="store_true", help="6 s of talk per block size")
-    p.add_argument(
+    p.add_argument("--seconds", type=float, default=20.0, help="talk per run (20)")
+    p.add_argument("--quick", action="store_true", help="6 s of talk per run")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--runs",
+        default=DEFAULT_RUNS,
+        metavar="CODEC:BLOCK,...",
+        help=f"codec and block size (frames) of each run, comma-separated ({DEFAULT_RUNS})",
+    )
+    which.add_argument(
         "--blocks",
-        default=DEFAULT_BLOCKS,
-        help="block sizes in frames, comma-separated (64,128,256,480)",
+        metavar="N,...",
+        help="PCM only, at these block sizes: short for --runs pcm:N,...",
     )
     p.add_argument("--buffer", default="0", metavar="MS", help="rtai --buffer (0)")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
@@ -965,7 +1284,12 @@ def main(argv: list[str] | None = None) -> int:
         return loop_child(args.loop_child, args.frame)
     if args.quick:
         args.seconds = 6.0
-    blocks = [int(b) for b in args.blocks.split(",") if b.strip()]
+    if args.blocks:
+        args.runs = ",".join(f"pcm:{b.strip()}" for b in args.blocks.split(",") if b.strip())
+    try:
+        plan = parse_runs(args.runs)
+    except ValueError as e:
+        p.error(str(e))
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -976,6 +1300,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     info = _common.machine()
     jack = _common.tool_version(["jackd", "--version"]).split(" tmpdir")[0]
+    source = source_state()  # at the start: the tree may move while the runs go on
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="rtai-bench-latency-") as tmp_dir:
         tmp = args.keep or tmp_dir
@@ -986,11 +1311,13 @@ def main(argv: list[str] | None = None) -> int:
             TimeElapsedColumn(),
             refresh_per_second=4,  # the rig's callbacks share this process's GIL
         ) as progress:
-            task = progress.add_task("starting", total=args.seconds * len(blocks))
-            for block in blocks:
-                workdir = Path(tmp) / f"b{block}"
+            task = progress.add_task("starting", total=args.seconds * len(plan))
+            for codec, block in plan:
+                workdir = Path(tmp) / f"{codec}{block}"
                 workdir.mkdir(parents=True, exist_ok=True)
-                runs.append(run_block(block, args.seconds, args.buffer, workdir, progress, task))
+                runs.append(
+                    run_one(codec, block, args.seconds, args.buffer, workdir, progress, task)
+                )
             progress.update(task, description="done")
     notes = observations(runs)
     print(main_table(runs))
@@ -1000,8 +1327,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in notes:
         print("-", n)
     if not args.no_write:
-        _common.write_section(SECTION, section(runs, args, info, jack, notes))
-        plot(runs, PNG)
+        _common.write_section(SECTION, section(runs, args, info, jack, notes, source))
+        plot(runs, PNG, args.buffer)
         print(
             f"\nwrote {_common.BENCHMARKS_MD.relative_to(_common.REPO)} and "
             f"{PNG.relative_to(_common.REPO)}"
