@@ -98,6 +98,7 @@ class DelayManager:
         max_ms: float = 1000.0,
         window_s: float = 10.0,
         shrink_ms_per_s: float = 5.0,
+        start_ms: float = 20.0,
     ) -> None:
         if safety not in SAFETY_QUANTILES:
             raise ValueError(f"safety {safety!r}: use low, normal or high")
@@ -111,7 +112,7 @@ class DelayManager:
         self.drift = DriftEstimator()
         self._samples: collections.deque = collections.deque()  # (arrival_s, rel_delay_s)
         self._ref_window: collections.deque = collections.deque()  # (arrival_s, offset_s)
-        self._target_ms: float | None = None
+        self._target_ms: float | None = min(max_ms, max(min_ms, start_ms))
         self._quantile_ms = 0.0
         self._quantile_s: float | None = None
         self._last_update_s: float | None = None
@@ -167,5 +168,11 @@ class DelayManager:
     def target_ms(self) -> float:
         return self.min_ms if self._target_ms is None else self._target_ms
 
-    def sender_seconds(self, rtp_ts: int) -> float:
-        return self.clock.seconds(rtp_ts)
+    def playout_delay_ms(self, rtp_ts: int, playout_s: float) -> float:
+        """How long after its earliest possible arrival a packet plays (ms): the
+        quantity the adaptive playout holds at :attr:`target_ms`."""
+        if not self._ref_window:
+            return 0.0
+        sender_s = self.clock.seconds(rtp_ts)
+        earliest = sender_s * self.drift.ratio + self._ref_window[0][1]
+        return (playout_s - earliest) * 1000.0

@@ -284,6 +284,12 @@ class JitterBuffer:
                 following = self._slot[idx].payload
         return PlayoutItem(Playout.CONCEAL, missing_seq, next_payload=following)
 
+    def peek_next(self) -> bool:
+        """True when the packet that ``pop`` would play next is already here."""
+        if self._next is None:
+            return False
+        return self._slot_seq[self._next % self.capacity_blocks] == self._next
+
     def _drop_overflow(self) -> None:
         assert self._next is not None
         limit = self.target_blocks + max(4, self.target_blocks)

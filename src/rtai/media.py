@@ -21,7 +21,9 @@ import numpy as np
 
 from rtai.adapt import PathAdapter
 from rtai.codecs import CodecError, CodecInfo
-from rtai.jitter import JitterBuffer, Playout, PlayoutItem
+from rtai.delay import DelayManager
+from rtai.jitter import JitterBuffer, PlayoutItem
+from rtai.playout import PlayoutEngine
 from rtai.rtp.extensions import (
     ABS_CAPTURE_TIME_ID,
     decode_abs_capture_time,
@@ -153,15 +155,21 @@ class MediaReceiver:
         remote_ssrc: int,
         buffer_ms: float,
         stats: ReceiverStats | None = None,
+        delay: DelayManager | None = None,
     ) -> None:
+        """``buffer_ms`` is the fixed jitter-buffer target; with a ``delay`` manager the
+        target adapts instead (see :mod:`rtai.playout`)."""
         self.payload_type = payload_type
         self.remote_ssrc = remote_ssrc
         self.jitter = JitterBuffer(block_frames, rate_hz, buffer_ms)
         self.decoder = codec.make_decoder(rate_hz, channels, block_frames)
+        self.delay = delay
         self.timestamp_step = codec.timestamp_step(rate_hz, block_frames)
         self.stats = stats or ReceiverStats(codec.clock_rate(rate_hz))
         self.counters = ReceiveCounters()
-        self._silence = np.zeros((block_frames, channels), dtype=np.float32)
+        self.engine = PlayoutEngine(
+            self.jitter, self.decoder, block_frames, channels, rate_hz, delay, self.counters
+        )
 
     def receive(self, data: bytes, now_s: float) -> bool:
         """Take one RTP datagram from the peer; False if it was dropped (and counted)."""
@@ -198,6 +206,8 @@ class MediaReceiver:
         c.received += 1
         c.received_bytes += len(data)
         self.stats.on_packet(pkt.sequence_number, pkt.timestamp, now_s)
+        if self.delay is not None:
+            self.delay.on_arrival(pkt.timestamp, now_s)
         self.jitter.insert(pkt.sequence_number, payload, now_s, capture_s, timestamp=pkt.timestamp)
         for b in redundant:
             back, rem = divmod(b.timestamp_offset, self.timestamp_step)
@@ -208,26 +218,6 @@ class MediaReceiver:
         return True
 
     def playout(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:
-        """The block to play now, decided now: decoded, FEC-rebuilt, concealed or silence.
-
-        The returned array belongs to the decoder and is valid until the next call.
-        """
-        item = self.jitter.pop(now_s)
-        dec = self.decoder
-        if item.kind is Playout.NORMAL:
-            try:
-                return dec.decode(item.payload), item
-            except CodecError:
-                self.counters.decode_errors += 1
-                return dec.conceal(), PlayoutItem(Playout.CONCEAL, item.seq)
-        if item.kind is Playout.CONCEAL:
-            if item.next_payload is not None:
-                try:
-                    block = dec.recover(item.next_payload)
-                except CodecError:
-                    block = None
-                if block is not None:
-                    self.counters.fec_recovered += 1
-                    return block, item
-            return dec.conceal(), item
-        return self._silence, item
+        """The block to play now, decided now: decoded, FEC-rebuilt, concealed, time-scaled
+        or silence. The returned array is valid until the next call."""
+        return self.engine.next_block(now_s)

@@ -1,0 +1,236 @@
+"""From the packet buffer to the speaker: one block per playout tick (pure).
+
+Fixed mode is the jitter buffer as it was: each tick takes the next packet and
+decodes it, rebuilds it from the next packet's FEC, or conceals it.
+
+Auto mode (the default) holds the playout delay at the target that
+:class:`rtai.delay.DelayManager` derives from arrival statistics, in the manner of
+WebRTC's NetEq, with the decision logic (:func:`decide`) kept apart from the delay
+estimator and from the signal processing:
+
+* Decoded audio goes into a small sample FIFO (the sync buffer); each tick takes
+  exactly one block from it and decodes more only when it runs short.
+* The *playout delay* of a packet is the time from when it could have arrived
+  at the earliest (the fastest recent packet, drift taken out) to when its first
+  sample plays. Jitter does not move it; only what we do does.
+* A large error against the target is corrected by time-scale modification
+  (:mod:`rtai.dsp.tsm`): remove (accelerate) or repeat (stretch) about one pitch
+  period, preferring quiet or steady chunks; silence can go in any amount.
+* A small error, and the sender's clock drift, are corrected continuously by
+  resampling decoded audio by a ratio a few hundred ppm from 1
+  (:mod:`rtai.dsp.resample`): the drift estimate feeds forward, the error feeds
+  back (1000 ppm per 10 ms of error, at most 2000 ppm).
+* A packet that arrives after its slot was concealed is still played when nothing
+  is queued behind it (the jitter buffer rewinds up to a spike's worth of blocks),
+  so a spike costs concealment once and then a little more delay, which the
+  accelerate operations win back as the target comes down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from rtai.codecs import CodecError
+from rtai.delay import DelayManager
+from rtai.dsp import tsm
+from rtai.dsp.resample import DriftResampler
+from rtai.jitter import JitterBuffer, Playout, PlayoutItem
+
+PPM_PER_MS = 100.0  # resampling correction per ms of delay error
+MAX_CORRECTION_PPM = 2000.0
+FORCE_FACTOR = 3.0  # errors this many bands out are corrected even on busy audio
+REWIND_S = 0.5  # how much concealed audio a late packet may take back in auto mode
+
+
+class Operation(Enum):
+    NORMAL = "normal"
+    ACCELERATE = "accelerate"
+    STRETCH = "stretch"
+
+
+def decide(error_ms: float, band_ms: float, suitability: float) -> Operation:
+    """What to do with the next decoded chunk, given the delay error (delay - target).
+
+    Inside ``±band_ms`` the resampler alone corrects. Outside it, time-scale the chunk
+    when it is a good place to (``suitability`` ≥ 0.5: quiet or periodic), or in any
+    case once the error exceeds ``FORCE_FACTOR`` bands.
+    """
+    if abs(error_ms) <= band_ms:
+        return Operation.NORMAL
+    if suitability < 0.5 and abs(error_ms) < FORCE_FACTOR * band_ms:
+        return Operation.NORMAL
+    return Operation.ACCELERATE if error_ms > 0 else Operation.STRETCH
+
+
+@dataclass
+class PlayoutCounters:
+    accelerate: int = 0
+    stretch: int = 0
+    frames_removed: int = 0
+    frames_added: int = 0
+
+
+@dataclass
+class _LossCounters:
+    fec_recovered: int = 0
+    decode_errors: int = 0
+
+
+class PlayoutEngine:
+    def __init__(
+        self,
+        jitter: JitterBuffer,
+        decoder,
+        block_frames: int,
+        channels: int,
+        rate_hz: int,
+        delay: DelayManager | None = None,
+        loss_counters=None,
+    ) -> None:
+        """``delay`` None means fixed mode; with a DelayManager the delay adapts.
+        ``loss_counters`` gets ``fec_recovered`` and ``decode_errors`` counted into it."""
+        self.jitter = jitter
+        self.decoder = decoder
+        self.block_frames = block_frames
+        self.channels = channels
+        self.rate_hz = rate_hz
+        self.delay = delay
+        self.counters = PlayoutCounters()
+        self.loss = loss_counters if loss_counters is not None else _LossCounters()
+        self._silence = np.zeros((block_frames, channels), dtype=np.float32)
+        self.last_delay_ms: float | None = None
+        self.ratio = 1.0
+        if delay is not None:
+            jitter.rewind_blocks = max(1, round(REWIND_S * rate_hz / block_frames))
+            self._fifo = np.zeros((block_frames * 16, channels), dtype=np.float32)
+            self._fifo_n = 0
+            self._resampler = DriftResampler(channels)
+            self._out = np.zeros((block_frames, channels), dtype=np.float32)
+            self._band_ms = max(1000.0 * block_frames / rate_hz, 5.0)
+            self._head_capture_s: float | None = None
+            self._head_arrival_s: float | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.delay is not None
+
+    @property
+    def target_ms(self) -> float:
+        return self.delay.target_ms if self.delay is not None else self.jitter.target_ms
+
+    # -- one decoded block -------------------------------------------------------------
+
+    def _decode(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:
+        item = self.jitter.pop(now_s)
+        dec = self.decoder
+        if item.kind is Playout.NORMAL:
+            try:
+                return dec.decode(item.payload), item
+            except CodecError:
+                self.loss.decode_errors += 1
+                return dec.conceal(), PlayoutItem(Playout.CONCEAL, item.seq)
+        if item.kind is Playout.CONCEAL:
+            if item.next_payload is not None:
+                try:
+                    block = dec.recover(item.next_payload)
+                except CodecError:
+                    block = None
+                if block is not None:
+                    self.loss.fec_recovered += 1
+                    return block, item
+            return dec.conceal(), item
+        return self._silence, item
+
+    # -- the tick ----------------------------------------------------------------------
+
+    def next_block(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:
+        """The block to play now. The item describes the first packet decoded for it
+        (in auto mode the block may mix audio of two packets). The returned array is
+        valid until the next call."""
+        if self.delay is None:
+            return self._decode(now_s)
+        return self._next_adaptive(now_s)
+
+    def _next_adaptive(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:
+        n = self.block_frames
+        delay = self.delay
+        self.jitter.target_ms = delay.target_ms  # start/rebuffer and overflow guard
+        first: PlayoutItem | None = None
+        while self._fifo_n < n:
+            block, item = self._decode(now_s)
+            first = first or item
+            chunk = block
+            at = self._fifo_n / self.rate_hz  # how long before this chunk starts playing
+            if item.kind is Playout.NORMAL and item.timestamp is not None:
+                self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s + at)
+                error_ms = self.last_delay_ms - delay.target_ms
+                chunk = self._time_scale(chunk, error_ms, now_s)
+                correction = float(
+                    np.clip(-error_ms * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
+                )
+                self.ratio = delay.drift.ratio * (1.0 + correction * 1e-6)
+            if item.kind is Playout.NORMAL:
+                # Times of the sample now at the head of the FIFO, from this packet.
+                self._head_capture_s = None if item.capture_s is None else item.capture_s - at
+                self._head_arrival_s = None if item.arrival_s is None else item.arrival_s - at
+            self._push(self._resampler.process(chunk, self.ratio))
+        block = self._out
+        block[:] = self._fifo[:n]
+        rest = self._fifo_n - n
+        self._fifo[:rest] = self._fifo[n : self._fifo_n]
+        self._fifo_n = rest
+        kind = first.kind if first is not None else Playout.IDLE
+        head = PlayoutItem(
+            kind,
+            first.seq if first is not None else None,
+            capture_s=self._head_capture_s if kind is Playout.NORMAL else None,
+            arrival_s=self._head_arrival_s if kind is Playout.NORMAL else None,
+        )
+        step = n / self.rate_hz
+        if self._head_capture_s is not None:
+            self._head_capture_s += step
+        if self._head_arrival_s is not None:
+            self._head_arrival_s += step
+        return block, head
+
+    def _time_scale(self, block: np.ndarray, error_ms: float, now_s: float) -> np.ndarray:
+        band = self._band_ms
+        if abs(error_ms) <= band:
+            return block
+        op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
+        amount = int(abs(error_ms) * self.rate_hz / 1000.0)
+        if op is Operation.ACCELERATE:
+            chunk = block
+            if self.jitter.peek_next():  # a second block lets the pitch search reach low voices
+                nxt, _ = self._decode(now_s)
+                chunk = np.concatenate([block, nxt])
+            out, removed = tsm.accelerate(chunk, self.rate_hz, max_remove_frames=amount)
+            if removed:
+                self.counters.accelerate += 1
+                self.counters.frames_removed += removed
+            return out
+        if op is Operation.STRETCH:
+            out, added = tsm.stretch(block, self.rate_hz, max_add_frames=amount)
+            if added:
+                self.counters.stretch += 1
+                self.counters.frames_added += added
+            return out
+        return block
+
+    def _push(self, x: np.ndarray) -> None:
+        need = self._fifo_n + len(x)
+        if need > len(self._fifo):
+            grown = np.zeros((max(need, 2 * len(self._fifo)), self.channels), np.float32)
+            grown[: self._fifo_n] = self._fifo[: self._fifo_n]
+            self._fifo = grown
+        self._fifo[self._fifo_n : need] = x
+        self._fifo_n = need
+
+    @property
+    def buffered_ms(self) -> float:
+        """Audio waiting: packets in the jitter buffer plus decoded samples not yet played."""
+        fifo_ms = 1000.0 * self._fifo_n / self.rate_hz if self.delay is not None else 0.0
+        return self.jitter.buffered_ms + fifo_ms
