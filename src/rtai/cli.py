@@ -59,7 +59,17 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="samples per packet, 64..960 (480 = 10 ms for opus, 128 for pcm)",
     )
     g.add_argument(
-        "--buffer", type=float, default=20.0, metavar="MS", help="jitter-buffer target (20 ms)"
+        "--buffer", default="auto", metavar="auto|MS",
+        help="jitter buffer: auto adapts to the measured jitter; a number fixes the target "
+        "in ms (auto)",
+    )  # fmt: skip
+    g.add_argument(
+        "--buffer-safety", choices=("low", "normal", "high"), default="normal",
+        help="auto buffer: how few late packets to aim for (97th/99th/99.7th percentile)",
+    )  # fmt: skip
+    g.add_argument("--buffer-min", type=float, default=0.0, metavar="MS", help="auto: floor (0)")
+    g.add_argument(
+        "--buffer-max", type=float, default=500.0, metavar="MS", help="auto: ceiling (500)"
     )
     g = p.add_argument_group("codec and protection")
     g.add_argument(
@@ -168,7 +178,11 @@ def _peer_config(args) -> PeerConfig:
         channels=args.channels,
         block_frames=args.frame or default_block_frames(args.codec, args.rate),
         codecs=offered,
-        buffer_ms=args.buffer,
+        buffer_ms=_buffer_ms(args.buffer),
+        buffer_auto=args.buffer == "auto",
+        buffer_safety=args.buffer_safety,
+        buffer_min_ms=args.buffer_min,
+        buffer_max_ms=args.buffer_max,
         seconds=args.seconds,
         cname=f"rtai@{socket.gethostname()}",
         encoder=EncoderSettings(
@@ -184,6 +198,15 @@ def _peer_config(args) -> PeerConfig:
     )
     cfg.validate()
     return cfg
+
+
+def _buffer_ms(text: str) -> float:
+    if text == "auto":
+        return 20.0  # where the adaptive buffer starts
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--buffer {text}: use auto or a number of ms") from None
 
 
 def _open_endpoint(args, cfg: PeerConfig):

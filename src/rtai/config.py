@@ -28,7 +28,11 @@ class PeerConfig:
     channels: int = 1
     block_frames: int = 128
     codecs: tuple[str, ...] = ("pcm",)
-    buffer_ms: float = 20.0
+    buffer_ms: float = 20.0  # the fixed target, or where auto mode starts
+    buffer_auto: bool = False  # adapt the target to measured jitter (the CLI default)
+    buffer_safety: str = "normal"  # low | normal | high
+    buffer_min_ms: float = 0.0
+    buffer_max_ms: float = 500.0
     seconds: float | None = None
     cname: str = "rtai"
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
@@ -58,6 +62,13 @@ class PeerConfig:
             )
         if not 0 <= self.buffer_ms <= 2000:
             raise ConfigError(f"--buffer {self.buffer_ms}: use 0 to 2000 ms")
+        if self.buffer_safety not in ("low", "normal", "high"):
+            raise ConfigError(f"--buffer-safety {self.buffer_safety}: use low, normal or high")
+        if not 0 <= self.buffer_min_ms <= self.buffer_max_ms <= 2000:
+            raise ConfigError(
+                f"--buffer-min {self.buffer_min_ms:g} / --buffer-max {self.buffer_max_ms:g}: "
+                "use 0 <= min <= max <= 2000 ms"
+            )
         if self.fec not in ("on", "off", "auto"):
             raise ConfigError(f"--fec {self.fec}: use on, off or auto")
         if self.redundancy is not None and not 0 <= self.redundancy <= 3:

@@ -34,6 +34,7 @@ from rtai import codecs
 from rtai.adapt import Limits, PathAdapter
 from rtai.audio.endpoint import Endpoint
 from rtai.config import PeerConfig
+from rtai.delay import DelayManager
 from rtai.handshake import (
     Accept,
     Bye,
@@ -271,7 +272,15 @@ class Peer:
             shared_clock=remote_clock == self.clock_id,
             sender=MediaSender(info, rate, ch, n, pt, self.ssrc, adapter, rtcp_session.sender),
             receiver=MediaReceiver(
-                info, rate, ch, n, pt, remote_ssrc, cfg.buffer_ms, rtcp_session.receiver
+                info,
+                rate,
+                ch,
+                n,
+                pt,
+                remote_ssrc,
+                cfg.buffer_ms,
+                rtcp_session.receiver,
+                self._delay_manager(info.clock_rate(rate), n / rate),
             ),
             rtcp=rtcp_session,
             liveness=Liveness(now),
@@ -280,6 +289,19 @@ class Peer:
         )
         call.next_rtcp_s = now + 0.2
         return call
+
+    def _delay_manager(self, clock_hz: int, block_s: float) -> DelayManager | None:
+        c = self.cfg
+        if not c.buffer_auto:
+            return None
+        return DelayManager(
+            clock_hz,
+            block_s,
+            safety=c.buffer_safety,
+            min_ms=c.buffer_min_ms,
+            max_ms=c.buffer_max_ms,
+            start_ms=c.buffer_ms,
+        )
 
     def _end_call(self, reason: str, send_bye: bool) -> None:
         call = self.call
@@ -560,8 +582,15 @@ class Peer:
         c = call.receiver.counters
         lat = self.latency.since(since)
         local = self.local_delay.since(since)
+        engine = call.receiver.engine
         with call.lock:
-            buffer_ms = jb.buffered_ms
+            buffer_ms = engine.buffered_ms
+            target_ms = engine.target_ms
+            playout_delay_ms = engine.last_delay_ms
+            pc = engine.counters
+            tsm_counts = (pc.accelerate, pc.stretch, pc.frames_removed, pc.frames_added)
+            drift_ppm = engine.delay.drift.ppm if engine.delay is not None else None
+            ratio = engine.ratio
             jc = jb.counters
             late, dups, concealed, played = jc.late, jc.duplicates, jc.concealed, jc.played
             overflow, reanchored = jc.overflow_dropped, jc.reanchored
@@ -591,7 +620,15 @@ class Peer:
             reanchored=reanchored,
             jitter_ms=_r(rx.jitter_ms) if rx.started else None,
             buffer_ms=_r(buffer_ms),
-            buffer_target_ms=self.cfg.buffer_ms,
+            buffer_target_ms=_r(target_ms),
+            buffer_mode="auto" if engine.adaptive else "fixed",
+            playout_delay_ms=_r(playout_delay_ms),
+            accelerate=tsm_counts[0],
+            stretch=tsm_counts[1],
+            frames_removed=tsm_counts[2],
+            frames_added=tsm_counts[3],
+            drift_ppm=_r(drift_ppm, 1),
+            resample_ppm=_r((ratio - 1.0) * 1e6, 1),
             latency_ms=_r(np.median(lat) * 1000) if lat.size else None,
             latency_ms_p99=_r(np.percentile(lat, 99) * 1000) if lat.size else None,
             local_delay_ms=_r(np.median(local) * 1000) if local.size else None,
