@@ -5,8 +5,8 @@ and its arrival time (ours), and keep everything in seconds.
 
 :class:`DriftEstimator` fits a line through the lower envelope of
 ``arrival - sender_time``: the earliest arrival in each one-second bucket is the
-packet that met no queue, so jitter does not bias the slope; the slope over the
-last minute is the clock drift (positive: the sender's clock runs slow against
+packet that met no queue, so jitter does not bias the slope; the robust
+(Theil-Sen) slope over the last minute is the clock drift (positive: the sender's clock runs slow against
 ours, so its packets arrive ever later).
 
 :class:`DelayManager` measures each packet's *relative delay*: how much later it
@@ -79,8 +79,12 @@ class DriftEstimator:
         if len(self._buckets) >= self.min_buckets:
             t = np.array([p[0] for p in self._buckets])
             y = np.array([p[1] for p in self._buckets])
-            slope = np.polyfit(t - t[0], y, 1)[0]
-            self.ppm = float(slope * 1e6)
+            # Theil-Sen: the median of all pairwise slopes shrugs off a route change or
+            # a stretch of congestion that a least-squares line would tilt towards.
+            i, j = np.triu_indices(len(t), 1)
+            dt = t[j] - t[i]
+            ok = dt > 0.5 * self.bucket_s
+            self.ppm = float(np.median((y[j] - y[i])[ok] / dt[ok]) * 1e6)
 
     @property
     def ratio(self) -> float:
