@@ -6,8 +6,8 @@ and its arrival time (ours), and keep everything in seconds.
 :class:`DriftEstimator` fits a line through the lower envelope of
 ``arrival - sender_time``: the earliest arrival in each one-second bucket is the
 packet that met no queue, so jitter does not bias the slope; the robust
-(Theil-Sen) slope over the last minute is the clock drift (positive: the sender's clock runs slow against
-ours, so its packets arrive ever later).
+(Theil-Sen) slope over the last minute is the clock drift (positive: the sender's
+clock runs slow against ours, so its packets arrive ever later).
 
 :class:`DelayManager` measures each packet's *relative delay*: how much later it
 arrived than the fastest recent packet would have, after taking the drift out.
