@@ -79,8 +79,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help=f"preferred codec; pcm is always offered as the fallback ({DEFAULT_CODEC})",
     )
     g.add_argument(
-        "--bitrate", type=float, default=32, metavar="KBPS", help="Opus bitrate, the ceiling "
-        "when adapting (32)"
+        "--bitrate", type=float, default=48, metavar="KBPS", help="Opus bitrate, the ceiling "
+        "when adapting (48)"
     )  # fmt: skip
     g.add_argument(
         "--fec", choices=("on", "off", "auto"), default="auto",
@@ -97,6 +97,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="Opus encoder complexity (9)",
     )  # fmt: skip
     g.add_argument("--cbr", action="store_true", help="Opus constant bitrate (default VBR)")
+    g.add_argument(
+        "--max-bandwidth", choices=("nb", "mb", "wb", "swb", "fb"), default="fb",
+        help="widest audio band Opus codes: 4/6/8/12/20 kHz (fb; under loss with FEC the "
+        "adaptation caps it at wb)",
+    )  # fmt: skip
     g.add_argument(
         "--redundancy", type=int, choices=(0, 1, 2, 3), metavar="N",
         help="carry N earlier blocks in each packet (RFC 2198); default: adapt where FEC "
@@ -191,6 +196,7 @@ def _peer_config(args) -> PeerConfig:
             complexity=args.complexity,
             vbr=not args.cbr,
             application=args.application,
+            max_bandwidth=args.max_bandwidth,
         ),
         fec=args.fec,
         redundancy=args.redundancy,

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--codec", default=DEFAULT_CODEC, choices=codecs.codec_names(), help="codec (opus)"
     )
-    p.add_argument("--bitrate", type=float, default=32, metavar="KBPS", help="Opus bitrate (32)")
+    p.add_argument("--bitrate", type=float, default=48, metavar="KBPS", help="Opus bitrate (48)")
     p.add_argument(
         "--frame", type=int, help="samples per packet (480 = 10 ms for opus, 128 for pcm)"
     )

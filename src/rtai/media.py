@@ -32,10 +32,11 @@ from rtai.rtp.extensions import (
 from rtai.rtp.packet import RtpError, RtpPacket, parse_rtp
 from rtai.rtp.receiver_stats import ReceiverStats, SenderStats
 from rtai.rtp.red import RED_PAYLOAD_TYPE, decode_red, encode_red
-from rtai.rtp.seq import seq_add
+from rtai.rtp.seq import seq_add, ts_diff
 
 MAX_RED_BACK_BLOCKS = 64
 DTX_MAX_BYTES = 2
+CAPTURE_TIME_EVERY = 25  # packets between abs-capture-time extensions
 
 
 @dataclass
@@ -122,8 +123,10 @@ class MediaSender:
             pt = RED_PAYLOAD_TYPE
         self._history.append((self.timestamp, payload))
         extensions = {}
-        if capture_s is not None:
-            # The decoded block starts with audio captured lookahead_frames earlier.
+        if capture_s is not None and self.counters.sent % CAPTURE_TIME_EVERY == 0:
+            # The decoded block starts with audio captured lookahead_frames earlier. Sent
+            # on every CAPTURE_TIME_EVERY-th packet: the receiver carries the time along
+            # the RTP timestamps in between (16 bytes a packet would be 13 kbit/s at 10 ms).
             capture_s -= self._lookahead_s
             extensions[ABS_CAPTURE_TIME_ID] = encode_abs_capture_time(capture_s)
         data = RtpPacket(
@@ -167,6 +170,8 @@ class MediaReceiver:
         self.timestamp_step = codec.timestamp_step(rate_hz, block_frames)
         self.stats = stats or ReceiverStats(codec.clock_rate(rate_hz))
         self.counters = ReceiveCounters()
+        self._capture_ref: tuple[int, float] | None = None
+        self._clock_hz = codec.clock_rate(rate_hz)
         self.engine = PlayoutEngine(
             self.jitter, self.decoder, block_frames, channels, rate_hz, delay, self.counters
         )
@@ -196,13 +201,7 @@ class MediaReceiver:
         elif pkt.payload_type != self.payload_type:
             c.unknown_payload += 1
             return False
-        capture_s = None
-        body = pkt.extensions.get(ABS_CAPTURE_TIME_ID)
-        if body is not None:
-            try:
-                capture_s = decode_abs_capture_time(body)
-            except RtpError:
-                capture_s = None
+        capture_s = self._capture_time(pkt)
         c.received += 1
         c.received_bytes += len(data)
         self.stats.on_packet(pkt.sequence_number, pkt.timestamp, now_s)
@@ -216,6 +215,20 @@ class MediaReceiver:
                 ts = (pkt.timestamp - b.timestamp_offset) & 0xFFFFFFFF
                 self.jitter.insert(seq, b.data, now_s, None, redundant=True, timestamp=ts)
         return True
+
+    def _capture_time(self, pkt: RtpPacket) -> float | None:
+        """The packet's capture time: from its header extension, or carried from the
+        last one seen along the RTP timestamps (the sender's sample clock)."""
+        body = pkt.extensions.get(ABS_CAPTURE_TIME_ID)
+        if body is not None:
+            try:
+                self._capture_ref = (pkt.timestamp, decode_abs_capture_time(body))
+            except RtpError:
+                pass
+        if self._capture_ref is None:
+            return None
+        ref_ts, ref_s = self._capture_ref
+        return ref_s + ts_diff(pkt.timestamp, ref_ts) / self._clock_hz
 
     def playout(self, now_s: float) -> tuple[np.ndarray, PlayoutItem]:
         """The block to play now, decided now: decoded, FEC-rebuilt, concealed, time-scaled

@@ -321,6 +321,7 @@ def test_rtcp_reports_of_loss_turn_on_opus_fec_and_the_loss_hint(start_pair):
         first = pair.caller.snapshot()
         assert first["fec"] is False and first["loss_hint_pct"] == 0
         assert _wait_for(lambda: pair.caller.call.adapter.decision.settings.fec, 6)
+        assert _wait_for(lambda: pair.caller.call.adapter.decision.settings.loss_pct >= 5, 6)
         later = pair.caller.snapshot()
         assert later["fec"] is True and later["loss_hint_pct"] >= 5
         # The encoder itself was reconfigured, not only the plan.

@@ -109,7 +109,7 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
     if buffer == "auto":
         _check_windowed(card_a, card_b, say_a, say_b, tmp_path)
         return
-    # PCM must be transparent; Opus at 32 kbit/s keeps the waveform closely.
+    # PCM must be transparent; Opus at 48 kbit/s keeps the waveform closely.
     threshold = 0.999 if codec == "pcm" else 0.85
     assert corr_ab >= threshold, f"A->B correlation {corr_ab}"
     assert corr_ba >= threshold, f"B->A correlation {corr_ba}"

@@ -304,6 +304,7 @@ def test_changing_the_application_makes_a_new_encoder_with_every_setting(monkeyp
         lo.OPUS_SET_DTX,
         lo.OPUS_SET_INBAND_FEC,
         lo.OPUS_SET_PACKET_LOSS_PERC,
+        lo.OPUS_SET_MAX_BANDWIDTH,
     }
     assert (enc.bitrate_bps, enc.complexity, enc.fec, enc.loss_pct) == (40000, 3, True, 10)
     assert enc.lookahead_frames == 120

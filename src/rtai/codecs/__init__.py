@@ -32,13 +32,14 @@ class CodecError(ValueError):
 class EncoderSettings:
     """What the user and the path adaptation may change in a running encoder."""
 
-    bitrate_bps: int = 32000
+    bitrate_bps: int = 48000
     fec: bool = False
     loss_pct: int = 0
     dtx: bool = False
     complexity: int = 9
     vbr: bool = True
     application: str = "voip"  # voip | audio | lowdelay
+    max_bandwidth: str = "fb"  # nb | mb | wb | swb | fb: the widest audio band coded
 
 
 class Encoder(Protocol):

@@ -86,6 +86,15 @@ def _library() -> lo.Libopus:
         raise CodecError(str(err)) from None
 
 
+MAX_BANDWIDTHS = {
+    "nb": lo.OPUS_BANDWIDTH_NARROWBAND,  # 4 kHz audio
+    "mb": lo.OPUS_BANDWIDTH_MEDIUMBAND,  # 6 kHz
+    "wb": lo.OPUS_BANDWIDTH_WIDEBAND,  # 8 kHz
+    "swb": lo.OPUS_BANDWIDTH_SUPERWIDEBAND,  # 12 kHz
+    "fb": lo.OPUS_BANDWIDTH_FULLBAND,  # 20 kHz
+}
+
+
 def _check_settings(s: EncoderSettings) -> None:
     if s.application not in APPLICATIONS:
         raise CodecError(
@@ -97,6 +106,10 @@ def _check_settings(s: EncoderSettings) -> None:
         )
     if not 0 <= s.complexity <= 10:
         raise CodecError(f"opus complexity must be 0..10, not {s.complexity}")
+    if s.max_bandwidth not in MAX_BANDWIDTHS:
+        raise CodecError(
+            f"opus bandwidth must be one of {', '.join(MAX_BANDWIDTHS)}, not {s.max_bandwidth!r}"
+        )
     if not 0 <= s.loss_pct <= 100:
         raise CodecError(f"packet-loss hint must be 0..100 %, not {s.loss_pct}")
 
@@ -110,6 +123,7 @@ def _ctl_values(s: EncoderSettings) -> dict[int, int]:
         lo.OPUS_SET_DTX: int(bool(s.dtx)),
         lo.OPUS_SET_INBAND_FEC: int(bool(s.fec)),
         lo.OPUS_SET_PACKET_LOSS_PERC: int(s.loss_pct),
+        lo.OPUS_SET_MAX_BANDWIDTH: MAX_BANDWIDTHS[s.max_bandwidth],
     }
 
 
@@ -198,6 +212,10 @@ class OpusEncoder:
     @property
     def bitrate_bps(self) -> int:
         return self._get(lo.OPUS_GET_BITRATE)
+
+    @property
+    def max_bandwidth(self) -> int:
+        return self._get(lo.OPUS_GET_MAX_BANDWIDTH)
 
     @property
     def complexity(self) -> int:
