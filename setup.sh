@@ -16,7 +16,9 @@ esac
 # System packages: PortAudio and libsndfile for audio, JACK (the test suite's audio
 # server), espeak-ng and sox for speech, python3-venv for the virtual environment.
 packages=(libportaudio2 libsndfile1 libopus0 espeak-ng sox python3 python3-venv python3-pip)
-[ "$what" = test ] && packages+=(jackd2 libjack-jackd2-0)
+# The test suite's audio server, and GStreamer as a reference receiver for benchmarks.
+[ "$what" = test ] && packages+=(jackd2 libjack-jackd2-0 gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gcc python3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -51,6 +53,10 @@ if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing the Python packages failed (full log: $log)" >&2
     exit 1
   fi
+  # PESQ and STOI score speech quality in tests and benchmarks. pesq is compiled and
+  # licensed for evaluation only: optional, and tests that need it skip without it.
+  .venv/bin/python -m pip install -q -e ".[quality]" >>"$log" 2>&1 \
+    || echo "setup: optional speech-quality scorers (pesq, pystoi) not installed" >&2
   touch "$stamp"
 fi
 
