@@ -29,6 +29,7 @@ from rtai.rtp.seq import ts_diff
 
 SAFETY_QUANTILES = {"low": 0.97, "normal": 0.99, "high": 0.997}
 RECOMPUTE_S = 0.1  # the quantile is recomputed at most this often
+DRIFT_AGREEMENT = 0.8  # share of pairwise slopes that must agree before drift is used
 
 
 class _SenderClock:
@@ -84,7 +85,12 @@ class DriftEstimator:
             i, j = np.triu_indices(len(t), 1)
             dt = t[j] - t[i]
             ok = dt > 0.5 * self.bucket_s
-            self.ppm = float(np.median((y[j] - y[i])[ok] / dt[ok]) * 1e6)
+            slopes = (y[j] - y[i])[ok] / dt[ok]
+            ppm = float(np.median(slopes) * 1e6)
+            # Trust it only when the pairwise slopes agree on the sign: a change in
+            # the jitter's floor must not pass for drift.
+            agree = float(np.mean(np.sign(slopes) == np.sign(ppm)))
+            self.ppm = ppm if agree >= DRIFT_AGREEMENT else 0.0
 
     @property
     def ratio(self) -> float:
@@ -101,7 +107,7 @@ class DelayManager:
         min_ms: float = 0.0,
         max_ms: float = 1000.0,
         window_s: float = 10.0,
-        shrink_ms_per_s: float = 5.0,
+        shrink_ms_per_s: float = 10.0,
         start_ms: float = 20.0,
     ) -> None:
         if safety not in SAFETY_QUANTILES:
@@ -114,11 +120,15 @@ class DelayManager:
         self.shrink_ms_per_s = shrink_ms_per_s
         self.clock = _SenderClock(clock_hz)
         self.drift = DriftEstimator()
-        self._samples: collections.deque = collections.deque()  # (arrival_s, rel_delay_s)
-        self._ref_window: collections.deque = collections.deque()  # (arrival_s, offset_s)
-        self._target_ms: float | None = min(max_ms, max(min_ms, start_ms))
+        # (arrival_s, sender_s) of the packets of the last two windows: offsets are
+        # recomputed from these with the current drift, so a new drift estimate never
+        # mixes with offsets computed under the old one.
+        self._arrivals: collections.deque = collections.deque()
+        self._ref_s = math.inf  # smallest drift-corrected offset (the fastest packet)
+        self._ratio = 1.0  # the drift ratio _ref_s was computed with
+        self._target_ms: float = min(max_ms, max(min_ms, start_ms))
         self._quantile_ms = 0.0
-        self._quantile_s: float | None = None
+        self._recomputed_s: float | None = None
         self._last_update_s: float | None = None
         self.last_relative_ms = 0.0
 
@@ -127,39 +137,33 @@ class DelayManager:
     def on_arrival(self, rtp_ts: int, arrival_s: float) -> None:
         sender_s = self.clock.seconds(rtp_ts)
         self.drift.update(sender_s, arrival_s)
-        # Offset of this packet, with the drift taken out, so the reference holds still.
-        offset = arrival_s - sender_s * self.drift.ratio
-        ref = self._reference(arrival_s, offset)
-        rel = max(0.0, offset - ref)
-        self.last_relative_ms = rel * 1000.0
-        self._samples.append((arrival_s, rel))
-        while self._samples and self._samples[0][0] < arrival_s - self.window_s:
-            self._samples.popleft()
-        self._retarget(arrival_s, rel)
+        self._arrivals.append((arrival_s, sender_s))
+        while self._arrivals[0][0] < arrival_s - 2 * self.window_s:
+            self._arrivals.popleft()
+        if self._recomputed_s is None or arrival_s - self._recomputed_s >= RECOMPUTE_S:
+            self._recompute(arrival_s)
+        offset = arrival_s - sender_s * self._ratio
+        self._ref_s = min(self._ref_s, offset)
+        rel_ms = (offset - self._ref_s) * 1000.0
+        self.last_relative_ms = rel_ms
+        if rel_ms > self._quantile_ms and len(self._arrivals) * (1 - self.quantile) < 2:
+            self._quantile_ms = rel_ms  # too few packets yet for a quantile to hold it
+        self._retarget(arrival_s)
 
-    def _reference(self, now_s: float, offset: float) -> float:
-        """Smallest offset over the window (monotonic deque: O(1) amortised)."""
-        win = self._ref_window
-        while win and win[-1][1] >= offset:
-            win.pop()
-        win.append((now_s, offset))
-        while win[0][0] < now_s - 2 * self.window_s:
-            win.popleft()
-        return win[0][1]
+    def _recompute(self, now_s: float) -> None:
+        a = np.fromiter((x[0] for x in self._arrivals), dtype=np.float64)
+        t = np.fromiter((x[1] for x in self._arrivals), dtype=np.float64)
+        self._ratio = self.drift.ratio
+        offsets = a - t * self._ratio
+        self._ref_s = float(offsets.min())
+        recent = offsets[a >= now_s - self.window_s] - self._ref_s
+        self._quantile_ms = float(np.quantile(recent, self.quantile)) * 1000.0
+        self._recomputed_s = now_s
 
-    def _retarget(self, now_s: float, rel_s: float) -> None:
+    def _retarget(self, now_s: float) -> None:
         half_block_ms = self.block_s * 500.0
-        due = self._quantile_s is None or now_s - self._quantile_s >= RECOMPUTE_S
-        if due:
-            rels = np.fromiter((r for _, r in self._samples), dtype=np.float64)
-            self._quantile_ms = float(np.quantile(rels, self.quantile)) * 1000.0
-            self._quantile_s = now_s
-        else:  # between recomputations only a new high can move the quantile up
-            spike_ms = rel_s * 1000.0
-            if spike_ms > self._quantile_ms and len(self._samples) * (1 - self.quantile) < 1:
-                self._quantile_ms = spike_ms
         want = min(self.max_ms, max(self.min_ms, self._quantile_ms + half_block_ms))
-        if self._target_ms is None or want >= self._target_ms:
+        if want >= self._target_ms:
             self._target_ms = want  # grow at once
         else:
             dt = 0.0 if self._last_update_s is None else max(0.0, now_s - self._last_update_s)
@@ -170,13 +174,12 @@ class DelayManager:
 
     @property
     def target_ms(self) -> float:
-        return self.min_ms if self._target_ms is None else self._target_ms
+        return self._target_ms
 
     def playout_delay_ms(self, rtp_ts: int, playout_s: float) -> float:
-        """How long after its earliest possible arrival a packet plays (ms): the
-        quantity the adaptive playout holds at :attr:`target_ms`."""
-        if not self._ref_window:
+        """How long after its earliest possible arrival a packet is taken for playout
+        (ms): the quantity the adaptive playout holds at :attr:`target_ms`."""
+        if not math.isfinite(self._ref_s):
             return 0.0
-        sender_s = self.clock.seconds(rtp_ts)
-        earliest = sender_s * self.drift.ratio + self._ref_window[0][1]
+        earliest = self.clock.seconds(rtp_ts) * self._ratio + self._ref_s
         return (playout_s - earliest) * 1000.0

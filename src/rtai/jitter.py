@@ -104,6 +104,9 @@ class JitterBuffer:
         # How many concealed slots a late packet may reclaim when nothing is queued:
         # 1 for a fixed buffer; the adaptive buffer lets a whole spike's worth back in.
         self.rewind_blocks = rewind_blocks
+        # Blocks over the target tolerated before the oldest are dropped (at least 4 and
+        # the target again); the adaptive buffer raises it, as it shrinks by itself.
+        self.overflow_margin_blocks = 0
         self.counters = JitterCounters()
         self._slot_seq = [-1] * capacity_blocks
         self._slot: list[PlayoutItem | None] = [None] * capacity_blocks
@@ -292,7 +295,7 @@ class JitterBuffer:
 
     def _drop_overflow(self) -> None:
         assert self._next is not None
-        limit = self.target_blocks + max(4, self.target_blocks)
+        limit = self.target_blocks + max(4, self.target_blocks, self.overflow_margin_blocks)
         depth = self.depth_blocks
         if depth <= limit:
             return

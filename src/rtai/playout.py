@@ -19,7 +19,7 @@ estimator and from the signal processing:
 * A small error, and the sender's clock drift, are corrected continuously by
   resampling decoded audio by a ratio a few hundred ppm from 1
   (:mod:`rtai.dsp.resample`): the drift estimate feeds forward, the error feeds
-  back (1000 ppm per 10 ms of error, at most 2000 ppm).
+  back (200 ppm per ms of error, at most 3000 ppm: 5 cents of pitch, inaudible).
 * A packet that arrives after its slot was concealed is still played when nothing
   is queued behind it (the jitter buffer rewinds up to a spike's worth of blocks),
   so a spike costs concealment once and then a little more delay, which the
@@ -39,8 +39,8 @@ from rtai.dsp import tsm
 from rtai.dsp.resample import DriftResampler
 from rtai.jitter import JitterBuffer, Playout, PlayoutItem
 
-PPM_PER_MS = 100.0  # resampling correction per ms of delay error
-MAX_CORRECTION_PPM = 2000.0
+PPM_PER_MS = 200.0  # resampling correction per ms of delay error
+MAX_CORRECTION_PPM = 3000.0
 FORCE_FACTOR = 3.0  # errors this many bands out are corrected even on busy audio
 REWIND_S = 0.5  # how much concealed audio a late packet may take back in auto mode
 
@@ -104,13 +104,19 @@ class PlayoutEngine:
         self.last_delay_ms: float | None = None
         self.ratio = 1.0
         if delay is not None:
-            jitter.rewind_blocks = max(1, round(REWIND_S * rate_hz / block_frames))
+            rewind = max(1, round(REWIND_S * rate_hz / block_frames))
+            jitter.rewind_blocks = rewind
+            # Keep concealing through a spike long enough for its packets to be taken
+            # back, and let time-scaling, not the overflow guard, bring the delay down.
+            jitter.max_conceal_blocks = max(jitter.max_conceal_blocks, rewind + 2)
+            jitter.overflow_margin_blocks = 2 * rewind
             self._fifo = np.zeros((block_frames * 16, channels), dtype=np.float32)
             self._fifo_n = 0
             self._resampler = DriftResampler(channels)
             self._out = np.zeros((block_frames, channels), dtype=np.float32)
-            self._band_ms = max(1000.0 * block_frames / rate_hz, 5.0)
+            self._band_ms = max(500.0 * block_frames / rate_hz, 4.0)
             self._head_capture_s: float | None = None
+            self._head_kind = Playout.IDLE
             self._head_arrival_s: float | None = None
 
     @property
@@ -165,8 +171,12 @@ class PlayoutEngine:
             chunk = block
             at = self._fifo_n / self.rate_hz  # how long before this chunk starts playing
             if item.kind is Playout.NORMAL and item.timestamp is not None:
-                self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s + at)
-                error_ms = self.last_delay_ms - delay.target_ms
+                # Held at the moment the packet is taken (now), which decides whether a
+                # late one is missed; the decoded audio queued ahead of it (a steady
+                # part of a block) plays on top. The band sits above the target, so the
+                # delay may wander up within it but never below the target.
+                self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s)
+                error_ms = self.last_delay_ms - delay.target_ms - self._band_ms / 2
                 chunk = self._time_scale(chunk, error_ms, now_s)
                 correction = float(
                     np.clip(-error_ms * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
@@ -176,13 +186,14 @@ class PlayoutEngine:
                 # Times of the sample now at the head of the FIFO, from this packet.
                 self._head_capture_s = None if item.capture_s is None else item.capture_s - at
                 self._head_arrival_s = None if item.arrival_s is None else item.arrival_s - at
+            self._head_kind = item.kind if self._fifo_n == 0 else self._head_kind
             self._push(self._resampler.process(chunk, self.ratio))
         block = self._out
         block[:] = self._fifo[:n]
         rest = self._fifo_n - n
         self._fifo[:rest] = self._fifo[n : self._fifo_n]
         self._fifo_n = rest
-        kind = first.kind if first is not None else Playout.IDLE
+        kind = self._head_kind  # what the audio now playing came from
         head = PlayoutItem(
             kind,
             first.seq if first is not None else None,
@@ -201,7 +212,9 @@ class PlayoutEngine:
         if abs(error_ms) <= band:
             return block
         op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
-        amount = int(abs(error_ms) * self.rate_hz / 1000.0)
+        # Aim inside the band, never past the target: overshooting a shrink would make
+        # the next ordinarily jittered packet late.
+        amount = int((abs(error_ms) - band / 2) * self.rate_hz / 1000.0)
         if op is Operation.ACCELERATE:
             chunk = block
             if self.jitter.peek_next():  # a second block lets the pitch search reach low voices
