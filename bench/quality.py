@@ -863,9 +863,9 @@ STOI:
 """
     if have_probes:
         body += f"""
-Probes for the ceiling (PESQ-WB; * = not an rtai setting: `OPUS_SET_MAX_BANDWIDTH`
-set on the encoder's libopus state, so no audio above 8 kHz is coded and every bit goes
-to the band PESQ-WB listens to):
+Probes for the ceiling (PESQ-WB; * = `--max-bandwidth wb`, `OPUS_SET_MAX_BANDWIDTH`:
+no audio above 8 kHz is coded and every bit goes to the band PESQ-WB listens to; the
+adaptation also caps the band this way when FEC is on and loss reaches 5 %):
 
 {probes_table(rows, probe_keys)}
 """
