@@ -28,7 +28,8 @@ import numpy as np
 from rtai.rtp.seq import ts_diff
 
 SAFETY_QUANTILES = {"low": 0.97, "normal": 0.99, "high": 0.997}
-RECOMPUTE_S = 0.1  # the quantile is recomputed at most this often
+RECOMPUTE_S = 0.25  # the quantile is recomputed at most this often
+RING = 8192  # arrivals kept: two 10 s windows even at 2.67 ms packets
 DRIFT_AGREEMENT = 0.8  # share of pairwise slopes that must agree before drift is used
 
 
@@ -120,10 +121,12 @@ class DelayManager:
         self.shrink_ms_per_s = shrink_ms_per_s
         self.clock = _SenderClock(clock_hz)
         self.drift = DriftEstimator()
-        # (arrival_s, sender_s) of the packets of the last two windows: offsets are
+        # Arrival and sender times of the packets of the last two windows: offsets are
         # recomputed from these with the current drift, so a new drift estimate never
         # mixes with offsets computed under the old one.
-        self._arrivals: collections.deque = collections.deque()
+        self._arrival_s = np.full(RING, -np.inf)
+        self._sender_s = np.zeros(RING)
+        self._n = 0
         self._ref_s = math.inf  # smallest drift-corrected offset (the fastest packet)
         self._ratio = 1.0  # the drift ratio _ref_s was computed with
         self._target_ms: float = min(max_ms, max(min_ms, start_ms))
@@ -137,22 +140,23 @@ class DelayManager:
     def on_arrival(self, rtp_ts: int, arrival_s: float) -> None:
         sender_s = self.clock.seconds(rtp_ts)
         self.drift.update(sender_s, arrival_s)
-        self._arrivals.append((arrival_s, sender_s))
-        while self._arrivals[0][0] < arrival_s - 2 * self.window_s:
-            self._arrivals.popleft()
+        i = self._n % RING
+        self._arrival_s[i] = arrival_s
+        self._sender_s[i] = sender_s
+        self._n += 1
         if self._recomputed_s is None or arrival_s - self._recomputed_s >= RECOMPUTE_S:
             self._recompute(arrival_s)
         offset = arrival_s - sender_s * self._ratio
         self._ref_s = min(self._ref_s, offset)
         rel_ms = (offset - self._ref_s) * 1000.0
         self.last_relative_ms = rel_ms
-        if rel_ms > self._quantile_ms and len(self._arrivals) * (1 - self.quantile) < 2:
+        if rel_ms > self._quantile_ms and self._n * (1 - self.quantile) < 2:
             self._quantile_ms = rel_ms  # too few packets yet for a quantile to hold it
         self._retarget(arrival_s)
 
     def _recompute(self, now_s: float) -> None:
-        a = np.fromiter((x[0] for x in self._arrivals), dtype=np.float64)
-        t = np.fromiter((x[1] for x in self._arrivals), dtype=np.float64)
+        keep = self._arrival_s >= now_s - 2 * self.window_s
+        a, t = self._arrival_s[keep], self._sender_s[keep]
         self._ratio = self.drift.ratio
         offsets = a - t * self._ratio
         self._ref_s = float(offsets.min())
