@@ -23,7 +23,6 @@ from rtai.testing.jack_rig import (
     JackServer,
     RigCard,
     jack_env,
-    measure_delay_frames,
     windowed_delays,
 )
 
@@ -91,14 +90,6 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
         assert caller.wait(timeout=15) == 0, caller.stderr.read()
         listener.terminate()
         assert listener.wait(timeout=10) == 0, listener.stderr.read()
-        start_a, heard_a = card_a.recording()
-        start_b, heard_b = card_b.recording()
-        delay_ab, corr_ab = measure_delay_frames(
-            say_a, card_a.play_start_frame, heard_b[:, 0], start_b
-        )
-        delay_ba, corr_ba = measure_delay_frames(
-            say_b, card_b.play_start_frame, heard_a[:, 0], start_a
-        )
     finally:
         for p in procs:
             if p.poll() is None:
@@ -106,30 +97,23 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
                 p.wait()
         card_a.close()
         card_b.close()
-    if buffer == "auto":
-        _check_windowed(card_a, card_b, say_a, say_b, tmp_path)
-        return
-    # PCM must be transparent; Opus at 48 kbit/s keeps the waveform closely.
-    threshold = 0.999 if codec == "pcm" else 0.85
-    assert corr_ab >= threshold, f"A->B correlation {corr_ab}"
-    assert corr_ba >= threshold, f"B->A correlation {corr_ba}"
-    # Latency rtai reported while the speech was playing, against the measured one.
-    measured_ab_ms = delay_ab / RATE * 1000
-    measured_ba_ms = delay_ba / RATE * 1000
-    reported_at_b = _reported(tmp_path / "b.json", 3.0, 7.5)  # B hears A
-    reported_at_a = _reported(tmp_path / "a.json", 4.0, 8.5)  # A hears B
-    assert reported_at_b and reported_at_a
-    assert abs(float(np.median(reported_at_b)) - measured_ab_ms) <= 1.0, (
-        reported_at_b, measured_ab_ms)  # fmt: skip
-    assert abs(float(np.median(reported_at_a)) - measured_ba_ms) <= 1.0, (
-        reported_at_a, measured_ba_ms)  # fmt: skip
+    # Window by window: a late packet or an xrun may move the delay by a block mid-talk
+    # (and the adaptive buffer moves it on purpose), so each window is compared with
+    # what rtai reported for the second it fell in.
+    if codec == "pcm":
+        corr, share = 0.999, 0.9  # PCM must be transparent
+    elif buffer != "auto":
+        corr, share = 0.85, 0.8  # Opus at 48 kbit/s keeps the waveform closely
+    else:
+        corr, share = 0.8, 0.7  # resampling by a few hundred ppm blurs the match a little
+    delays = _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share)
     # Two blocks of device loop is the floor; the call cannot be faster than that.
-    assert measured_ab_ms >= 2 * PERIOD / RATE * 1000
+    assert min(delays) >= 2 * PERIOD / RATE * 1000
 
 
-def _check_windowed(card_a, card_b, say_a, say_b, tmp_path) -> None:
-    """The adaptive buffer moves the delay (time-scaling, resampling): compare window
-    by window, each against what rtai reported for the second that window fell in."""
+def _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share) -> list[float]:
+    """Check both directions window by window; return the measured median delays."""
+    medians = []
     # Talk began 2 s after the caller started and 3 s after the listener did.
     for card_from, card_to, said, stats, talk_at_s in (
         (card_a, card_b, say_a, "b.json", 2.0),
@@ -140,10 +124,8 @@ def _check_windowed(card_a, card_b, say_a, say_b, tmp_path) -> None:
             said, card_from.play_start_frame, heard[:, 0], start, RATE, window_s=0.25
         )
         assert len(windows) > 16
-        # Resampling by a few hundred ppm and the odd time-scaling cut blur the waveform
-        # match a little; most windows must still match closely.
-        good = [w for w in windows if w[2] >= 0.8]
-        assert len(good) >= 0.7 * len(windows), windows
+        good = [w for w in windows if w[2] >= corr]
+        assert len(good) >= share * len(windows), windows
         rows = [json.loads(line) for line in open(tmp_path / stats)]
         diffs = []
         for t_s, delay_ms, _ in good:
@@ -153,3 +135,20 @@ def _check_windowed(card_a, card_b, say_a, say_b, tmp_path) -> None:
                 diffs.append(row["latency_ms"] - delay_ms)
         assert len(diffs) >= 0.5 * len(good)
         assert abs(float(np.median(diffs))) <= 1.0, diffs
+        medians.append(float(np.median([w[1] for w in good])))
+    return medians
+
+
+def test_devices_lists_the_audio_server_cards(jack_server):
+    card = RigCard(jack_server.name, "rigList", channels=2)
+    try:
+        proc = subprocess.run(
+            _rtai("devices"), env=jack_env(jack_server.name), capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+    finally:
+        card.close()
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if "rigList" in ln)
+    assert "JACK" in line
+    assert line.split()[-3:] == ["2", "2", "48000"]
