@@ -173,13 +173,7 @@ def test_counts_match_what_netsim_did(start_pair):
     impair = ImpairmentConfig(
         delay_ms=5, jitter_ms=1, loss_pct=5, reorder_pct=3, duplicate_pct=3, seed=7
     )
-    relays = []
-
-    def via(addr):
-        r = Relay(("127.0.0.1", 0), addr, impair, tap=tap)
-        r.start()
-        relays.append(r)
-        return r.listen_address
+    relays, via = netsim_between(impair, tap)
 
     cfg = PeerConfig(buffer_ms=60, redundancy=0)  # plain packets: counts stay exact
     pair = start_pair(speech(RATE, 8.0, 0), speech(RATE, 8.0, 1), cfg, cfg, via=via)
@@ -212,6 +206,20 @@ def test_counts_match_what_netsim_did(start_pair):
         # max_conceal_blocks more before it stopped to wait for the stream.
         late_slots = s["late"] + s["reanchored"]
         assert missing <= s["concealed"] <= missing + late_slots + max_tail
+
+
+def netsim_between(impair: ImpairmentConfig, tap=None):
+    """A ``via`` for ``start_pair`` that puts a netsim relay in front of the listener;
+    the relays started go into the returned list (stop them when done)."""
+    relays: list[Relay] = []
+
+    def via(addr):
+        relay = Relay(("127.0.0.1", 0), addr, impair, tap=tap)
+        relay.start()
+        relays.append(relay)
+        return relay.listen_address
+
+    return relays, via
 
 
 def _wait_for(pred, timeout_s: float) -> bool:
@@ -281,13 +289,7 @@ def test_truncated_payload_is_concealed_not_played(start_pair):
 
 def test_redundancy_fills_most_gaps_left_by_random_loss(start_pair):
     impair = ImpairmentConfig(delay_ms=5, loss_pct=10, seed=11)
-    relays = []
-
-    def via(addr):
-        r = Relay(("127.0.0.1", 0), addr, impair)
-        r.start()
-        relays.append(r)
-        return r.listen_address
+    relays, via = netsim_between(impair)
 
     cfg = PeerConfig(buffer_ms=40, redundancy=2)
     pair = start_pair(speech(RATE, 4.0, 0), speech(RATE, 3.0, 1), cfg, cfg, via=via)
@@ -305,13 +307,7 @@ def test_redundancy_fills_most_gaps_left_by_random_loss(start_pair):
 
 def test_rtcp_reports_of_loss_turn_on_opus_fec_and_the_loss_hint(start_pair):
     impair = ImpairmentConfig(delay_ms=5, loss_pct=10, seed=5)
-    relays = []
-
-    def via(addr):
-        r = Relay(("127.0.0.1", 0), addr, impair)
-        r.start()
-        relays.append(r)
-        return r.listen_address
+    relays, via = netsim_between(impair)
 
     cfg = PeerConfig(block_frames=480, codecs=("opus",), buffer_ms=40)
     pair = start_pair(speech(RATE, 8.0, 0), speech(RATE, 6.0, 1), cfg, cfg, via=via)
