@@ -177,9 +177,13 @@ class PlayoutEngine:
                 # delay may wander up within it but never below the target.
                 self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s)
                 error_ms = self.last_delay_ms - delay.target_ms - self._band_ms / 2
-                chunk = self._time_scale(chunk, error_ms, now_s)
+                # The audio still queued (under a block) is delay too: shrink it away as
+                # long as the packets keep being taken no sooner than the target.
+                queued_ms = at * 1000.0
+                chunk = self._time_scale(chunk, error_ms, queued_ms, now_s)
+                feedback = error_ms + queued_ms if error_ms >= -self._band_ms / 2 else error_ms
                 correction = float(
-                    np.clip(-error_ms * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
+                    np.clip(-feedback * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
                 )
                 self.ratio = delay.drift.ratio * (1.0 + correction * 1e-6)
             if item.kind is Playout.NORMAL:
@@ -207,14 +211,24 @@ class PlayoutEngine:
             self._head_arrival_s += step
         return block, head
 
-    def _time_scale(self, block: np.ndarray, error_ms: float, now_s: float) -> np.ndarray:
+    def _time_scale(
+        self, block: np.ndarray, error_ms: float, queued_ms: float, now_s: float
+    ) -> np.ndarray:
         band = self._band_ms
-        if abs(error_ms) <= band:
+        total_ms = error_ms + queued_ms  # how far the audio as heard is above the aim
+        if error_ms < -band:  # packets are taken too soon: grow
+            op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
+            amount_ms = -error_ms - band / 2
+        elif total_ms > band:  # too much delay: shrink, the queue first
+            op = decide(total_ms, band, tsm.suitability(block, self.rate_hz))
+            # Aim inside the band and never past the target: overshooting a shrink
+            # would make the next ordinarily jittered packet late.
+            amount_ms = min(total_ms - band / 2, queued_ms + max(0.0, error_ms))
+        else:
             return block
-        op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
-        # Aim inside the band, never past the target: overshooting a shrink would make
-        # the next ordinarily jittered packet late.
-        amount = int((abs(error_ms) - band / 2) * self.rate_hz / 1000.0)
+        amount = int(amount_ms * self.rate_hz / 1000.0)
+        if amount <= 0:
+            return block
         if op is Operation.ACCELERATE:
             chunk = block
             if self.jitter.peek_next():  # a second block lets the pitch search reach low voices
