@@ -182,6 +182,10 @@ class PlayoutEngine:
                 queued_ms = at * 1000.0
                 chunk = self._time_scale(chunk, error_ms, queued_ms, now_s)
                 feedback = error_ms + queued_ms if error_ms >= -self._band_ms / 2 else error_ms
+                # A dead band: inside half the band the drift estimate alone sets the rate,
+                # so a settled call is not resampled back and forth for nothing.
+                dead = self._band_ms / 2
+                feedback = float(np.sign(feedback)) * max(0.0, abs(feedback) - dead)
                 correction = float(
                     np.clip(-feedback * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
                 )
