@@ -13,20 +13,14 @@ from __future__ import annotations
 import struct
 
 from rtai.rtp.packet import RtpError
+from rtai.rtp.rtcp import ntp_from_seconds, seconds_from_ntp
 
 ABS_CAPTURE_TIME_ID = 1
 ABS_CAPTURE_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time"
 
-_Q32 = float(1 << 32)
-
-
-def seconds_to_q32(t_s: float) -> int:
-    """Seconds (non-negative) to an unsigned 64-bit Q32.32 fixed-point value."""
-    return int(round(t_s * _Q32)) & 0xFFFFFFFFFFFFFFFF
-
-
-def q32_to_seconds(v: int) -> float:
-    return v / _Q32
+# Q32.32 seconds: the same fixed point as an NTP timestamp, so the RTCP helpers serve.
+seconds_to_q32 = ntp_from_seconds
+q32_to_seconds = seconds_from_ntp
 
 
 def encode_abs_capture_time(capture_s: float) -> bytes:
