@@ -173,7 +173,7 @@ class MediaReceiver:
         self._capture_ref: tuple[int, float] | None = None
         self._clock_hz = codec.clock_rate(rate_hz)
         self.engine = PlayoutEngine(
-            self.jitter, self.decoder, block_frames, channels, rate_hz, delay, self.counters
+            self.jitter, self.decoder, block_frames, channels, rate_hz, self.counters, delay
         )
 
     def receive(self, data: bytes, now_s: float) -> bool:

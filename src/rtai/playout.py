@@ -73,12 +73,6 @@ class PlayoutCounters:
     frames_added: int = 0
 
 
-@dataclass
-class _LossCounters:
-    fec_recovered: int = 0
-    decode_errors: int = 0
-
-
 class PlayoutEngine:
     def __init__(
         self,
@@ -87,8 +81,8 @@ class PlayoutEngine:
         block_frames: int,
         channels: int,
         rate_hz: int,
+        loss_counters,
         delay: DelayManager | None = None,
-        loss_counters=None,
     ) -> None:
         """``delay`` None means fixed mode; with a DelayManager the delay adapts.
         ``loss_counters`` gets ``fec_recovered`` and ``decode_errors`` counted into it."""
@@ -99,7 +93,7 @@ class PlayoutEngine:
         self.rate_hz = rate_hz
         self.delay = delay
         self.counters = PlayoutCounters()
-        self.loss = loss_counters if loss_counters is not None else _LossCounters()
+        self.loss = loss_counters
         self._silence = np.zeros((block_frames, channels), dtype=np.float32)
         self.last_delay_ms: float | None = None
         self.ratio = 1.0
