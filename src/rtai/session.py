@@ -80,10 +80,13 @@ class Call:
     rtcp: RtcpSession
     liveness: Liveness
     started_s: float
-    adapter: PathAdapter
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards receiver
     reports_seen: int = 0
     next_rtcp_s: float = 0.0
+
+    @property
+    def adapter(self) -> PathAdapter:
+        return self.sender.adapter
 
 
 class MetricRing:
@@ -170,10 +173,6 @@ class Peer:
             t.start()
             self._threads.append(t)
 
-    def hangup(self, reason: str = "hung up") -> None:
-        """End the current call (and, for a caller, the peer) from any thread."""
-        self._pending_hangup = reason
-
     def stop(self) -> None:
         """Stop everything; idempotent. Sends a goodbye if a call is up."""
         self._stop.set()
@@ -199,8 +198,6 @@ class Peer:
                 return out
 
     # -- helpers ---------------------------------------------------------------------
-
-    _pending_hangup: str | None = None
 
     def _event(self, level: str, text: str) -> None:
         self._events.put((level, text))
@@ -285,7 +282,6 @@ class Peer:
             rtcp=rtcp_session,
             liveness=Liveness(now),
             started_s=now,
-            adapter=adapter,
         )
         call.next_rtcp_s = now + 0.2
         return call
@@ -501,13 +497,6 @@ class Peer:
         )
 
     def _timers(self, now: float) -> None:
-        if self._pending_hangup is not None:
-            reason, self._pending_hangup = self._pending_hangup, None
-            if self.call is not None:
-                self._end_call(reason, send_bye=True)
-            if self.role == "caller":
-                self.done.set()
-            return
         if self._deadline is not None and now >= self._deadline:
             if self.call is not None:
                 self._end_call("time limit reached", send_bye=True)
