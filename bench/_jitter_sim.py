@@ -843,25 +843,7 @@ def run_gst(
                     f"gst-launch-1.0 for {p.stream.key} did not start: " + " / ".join(p.other[-5:])
                 )
         time.sleep(0.3)
-        import socket
-
-        events = sorted((t, i, d) for i, p in enumerate(procs) for t, d in p.stream.datagrams)
-        last_s = events[-1][0] if events else 0.0
-        sent = [0] * len(procs)
-        max_latency = max(s[1] for s in streams)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            wall0 = time.monotonic() + gst.START_LEAD_S
-            for t, i, data in events:
-                delay = wall0 + t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                sock.sendto(data, ("127.0.0.1", procs[i].port))
-                sent[i] += 1
-                if progress is not None:
-                    progress(t, last_s)
-            end = wall0 + last_s + max_latency / 1000 + gst.END_EXTRA_S
-            time.sleep(max(0.0, end - time.monotonic()))
+        wall0, _ = gst.replay(procs, max(s[1] for s in streams) / 1000, progress)
     finally:
         for p in procs:
             gst._stop(p)

@@ -234,26 +234,34 @@ def run_streams(
                 )
         time.sleep(0.3)  # udpsrc is bound once PLAYING is reached; leave a margin
 
-        events = sorted((t, i, data) for i, p in enumerate(procs) for t, data in p.stream.datagrams)
-        last_s = events[-1][0] if events else 0.0
-        sent = [0] * len(procs)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            wall0 = time.monotonic() + START_LEAD_S
-            for t, i, data in events:
-                delay = wall0 + t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                sock.sendto(data, ("127.0.0.1", procs[i].port))
-                sent[i] += 1
-                if progress is not None:
-                    progress(t, last_s)
-            end = wall0 + last_s + latency_ms / 1000 + END_EXTRA_S
-            time.sleep(max(0.0, end - time.monotonic()))
+        wall0, sent = replay(procs, latency_ms / 1000, progress)
     finally:
         for p in procs:
             _stop(p)
     return [_result(p, wall0, rate_hz, n) for p, n in zip(procs, sent, strict=True)]
+
+
+def replay(procs: list[_Proc], tail_s: float, progress=None) -> tuple[float, list[int]]:
+    """Send each receiver its stream's datagrams at their simulated times, in real time,
+    over loopback only; then wait ``tail_s`` more. Returns the wall-clock time of
+    simulated zero and how many datagrams went to each receiver."""
+    events = sorted((t, i, data) for i, p in enumerate(procs) for t, data in p.stream.datagrams)
+    last_s = events[-1][0] if events else 0.0
+    sent = [0] * len(procs)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        wall0 = time.monotonic() + START_LEAD_S
+        for t, i, data in events:
+            delay = wall0 + t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sock.sendto(data, ("127.0.0.1", procs[i].port))
+            sent[i] += 1
+            if progress is not None:
+                progress(t, last_s)
+        end = wall0 + last_s + tail_s + END_EXTRA_S
+        time.sleep(max(0.0, end - time.monotonic()))
+    return wall0, sent
 
 
 def _result(p: _Proc, wall0: float, rate_hz: int, sent: int) -> GstResult:
