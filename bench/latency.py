@@ -586,7 +586,7 @@ def run_one(
         phase("starting the peers")
         port = free_udp_port()
         common = ["--codec", codec, "--frame", str(block), "--buffer", buffer_ms]
-        common += ["--seconds", str(talk_s + 60)]
+        common += ["--seconds", str(talk_s + 60), "--passphrase", f"rtai latency {os.getpid()}"]
         listener = PeerProcess(
             "listener",
             [*RTAI, "listen", "--bind", "127.0.0.1", "--port", str(port)]

@@ -108,6 +108,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "cannot help (pcm, Opus blocks under 10 ms)",
     )  # fmt: skip
     g.add_argument("--no-adapt", action="store_true", help="keep bitrate, FEC and redundancy fixed")
+    from rtai import talk
+
+    talk.add_arguments(p)
     g = p.add_argument_group("run")
     g.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds")
     g.add_argument(
@@ -115,6 +118,60 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("-v", "--verbose", action="store_true", help="print statistics every second")
     g.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def _add_security(p: argparse.ArgumentParser, command: str) -> None:
+    g = p.add_argument_group(
+        "privacy", "calls are encrypted (SRTP AES-GCM) with keys from a one-time code by default"
+    ).add_mutually_exclusive_group()
+    if command == "call":
+        g.add_argument(
+            "--code", metavar="CODE",
+            help="the code 'rtai listen' printed, e.g. 7-crystal-harbor (asked for when "
+            "omitted on a terminal)",
+        )  # fmt: skip
+    g.add_argument(
+        "--passphrase", metavar="TEXT",
+        help="a fixed shared passphrase instead of one-time codes (same on both sides)",
+    )  # fmt: skip
+    g.add_argument(
+        "--key-file", metavar="FILE",
+        help="like --passphrase, read from FILE (16+ bytes, e.g. from /dev/urandom)",
+    )  # fmt: skip
+    g.add_argument(
+        "--insecure", action="store_true",
+        help="plain RTP, no encryption or authentication (both sides; for ffmpeg/GStreamer)",
+    )  # fmt: skip
+
+
+INSECURE_WARNING = (
+    "warning: --insecure: audio travels unencrypted and anyone who can reach the port can "
+    "listen in or inject sound"
+)
+
+
+def _pairing(args, role: str):
+    """The secret for this peer (None with --insecure); may prompt for the code."""
+    from rtai.pairing import Pairing
+
+    if args.insecure:
+        print(f"rtai: {INSECURE_WARNING}", file=sys.stderr)
+        return None
+    if args.passphrase is not None:
+        return Pairing.from_passphrase(args.passphrase)
+    if args.key_file is not None:
+        return Pairing.from_key_file(args.key_file)
+    if role == "listener":
+        return Pairing.issue_codes()
+    code = args.code
+    if code is None:
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                "this call needs the code 'rtai listen' printed: give --code CODE "
+                "(or --passphrase, or --insecure on both sides)"
+            )
+        code = input("rtai: code printed by 'rtai listen' (e.g. 7-crystal-harbor): ")
+    return Pairing.from_code(code)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,11 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("listen", help="wait for a caller and talk")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port ({DEFAULT_PORT})")
     p.add_argument("--bind", default="0.0.0.0", metavar="HOST", help="address to listen on")
+    _add_security(p, "listen")
     _add_common(p)
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("call", help="call a listener and talk")
     p.add_argument("address", metavar="HOST[:PORT]", help=f"listener (port {DEFAULT_PORT})")
+    _add_security(p, "call")
     _add_common(p)
     p.set_defaults(func=cmd_call)
 
@@ -150,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     netsim_cli.add_arguments(p)
     p.set_defaults(func=netsim_cli.run)
+
+    from rtai import stream_cli
+
+    p = sub.add_parser("send", help="send plain RTP to ffmpeg, GStreamer, VLC (--insecure)")
+    stream_cli.add_send_arguments(p)
+    p.set_defaults(func=stream_cli.cmd_send)
+    p = sub.add_parser("receive", help="play plain RTP from ffmpeg, GStreamer... (--insecure)")
+    stream_cli.add_receive_arguments(p)
+    p.set_defaults(func=stream_cli.cmd_receive)
+    from rtai.jacktrip import cli as jacktrip_cli
+
+    p = sub.add_parser("jacktrip", help="talk to a JackTrip 1.x peer (jacktrip -s/-c; --insecure)")
+    jacktrip_cli.add_arguments(p)
+    p.set_defaults(func=jacktrip_cli.run)
     return parser
 
 
@@ -202,6 +275,9 @@ def _peer_config(args) -> PeerConfig:
         redundancy=args.redundancy,
         adaptive=not args.no_adapt,
     )
+    from rtai import talk
+
+    cfg.processing = talk.options_from_args(args)
     cfg.validate()
     return cfg
 
@@ -225,6 +301,7 @@ def _open_endpoint(args, cfg: PeerConfig):
 
 def cmd_listen(args) -> int:
     cfg = _peer_config(args)
+    pairing = _pairing(args, "listener")
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: use 1..65535")
     try:
@@ -247,7 +324,7 @@ def cmd_listen(args) -> int:
         raise
     from rtai.session import Peer
 
-    peer = Peer(cfg, endpoint, sock, remote=None, name="listener")
+    peer = Peer(cfg, endpoint, sock, remote=None, name="listener", pairing=pairing)
     if not args.quiet:
         print(f"rtai: listening on UDP {args.bind} port {args.port}", file=sys.stderr)
     return run_peer(peer, args)
@@ -255,6 +332,7 @@ def cmd_listen(args) -> int:
 
 def cmd_call(args) -> int:
     cfg = _peer_config(args)
+    pairing = _pairing(args, "caller")
     host, port = parse_hostport(args.address)
     try:
         info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
@@ -269,7 +347,7 @@ def cmd_call(args) -> int:
         raise
     from rtai.session import Peer
 
-    peer = Peer(cfg, endpoint, sock, remote=info[4], name="caller")
+    peer = Peer(cfg, endpoint, sock, remote=info[4], name="caller", pairing=pairing)
     return run_peer(peer, args)
 
 
@@ -283,6 +361,7 @@ def run_peer(peer, args) -> int:
     live = None
     if console.is_terminal and not args.quiet:
         live = Live(console=console, refresh_per_second=4, transient=True)
+    keys = _start_keys(peer, args, console, live is not None)
     try:
         peer.start()
         if live:
@@ -302,6 +381,8 @@ def run_peer(peer, args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if keys:
+            keys.stop()
         if live:
             live.stop()
         peer.stop()
@@ -312,10 +393,33 @@ def run_peer(peer, args) -> int:
     return peer.exit_status
 
 
+def _start_keys(peer, args, console: Console, interactive: bool):
+    """Mute and push-to-talk keys while the status line runs on a terminal."""
+    from rtai.processing import fallback_warning
+    from rtai.talk import KEYS_HELP, KeyReader
+
+    opts = peer.capture.opts
+    warning = fallback_warning(opts)
+    if warning and not args.quiet:
+        console.print(f"rtai: {warning}", style="yellow", highlight=False)
+    keys = KeyReader(peer.talk) if interactive else None
+    if keys is not None and keys.start():
+        console.print(f"rtai: {KEYS_HELP}", highlight=False)
+        return keys
+    if opts.ptt:
+        peer.talk.ptt = False
+        console.print(
+            "rtai: --ptt needs a terminal for its key; talking all the time", style="yellow"
+        )
+    return None
+
+
 def _print_events(peer, console: Console, quiet: bool) -> None:
     for level, text in peer.events():
         if level == "error":
             print(f"rtai: error: {text}", file=sys.stderr)
+        elif level == "code":  # the caller cannot get in without it: shown even with -q
+            console.print(f"rtai: {text}", style="bold", highlight=False)
         elif not quiet:
             style = "yellow" if level == "warn" else None
             console.print(f"rtai: {text}", style=style, highlight=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rtai.codecs import EncoderSettings
+from rtai.processing import ProcessingOptions
 
 RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000, 88200, 96000)
 MIN_BLOCK_FRAMES = 64
@@ -39,6 +40,7 @@ class PeerConfig:
     fec: str = "auto"  # on | off | auto (Opus in-band FEC)
     redundancy: int | None = None  # RFC 2198 blocks carried along; None = adapt
     adaptive: bool = True  # follow the path: loss hint, FEC, redundancy, bitrate
+    processing: ProcessingOptions | None = None  # AEC, NS, AGC, voice DTX, push-to-talk
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:

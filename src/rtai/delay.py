@@ -10,12 +10,28 @@ packet that met no queue, so jitter does not bias the slope; the robust
 clock runs slow against ours, so its packets arrive ever later).
 
 :class:`DelayManager` measures each packet's *relative delay*: how much later it
-arrived than the fastest recent packet would have, after taking the drift out.
-The target playout delay is a high quantile of those delays over a sliding window
-(``safety``: the 97th, 99th or 99.7th percentile for low, normal, high), plus half a block for the
-playout granularity. A delay above the target raises it at once (a spike is
-covered from the next packet on); the target comes down only as the window forgets,
-at most ``shrink_ms_per_s``, so the buffer never yo-yos.
+arrived than the fastest recent packet would have, after taking the drift out, and
+derives the target playout delay from them in the spirit of Jamulus's parallel
+simulated buffers: every candidate delay (0, 1, 2 ... ms) runs a model of rtai's own
+adaptive buffer on the same arrivals. A packet later than a candidate's current delay
+conceals the blocks it missed and is then played, so that candidate's delay rises to
+the packet's and recovers at ``RECOVER_RATE`` (as the time-scaling does). Counting
+concealed *blocks* charges a spike once, however many packets queued behind it (they
+arrive in a burst, on time for the raised delay), where a quantile of the packets'
+delays would count every one of them.
+
+* Long term: each candidate's concealed blocks over the last ``LONG_BUCKETS`` seconds;
+  the target is the smallest candidate that kept them within the safety budget
+  (``SAFETY_BUDGETS``: 2 %, 0.8 %, 0.2 % of the packets for low, normal, high).
+* Short term: each candidate's late *events* with a memory of about 100 packets; more
+  than ``SHORT_BUDGET`` of them means the delay has stepped up (a route change), and the
+  target follows at once. A lone spike is one event and does not trigger it; the
+  long-term candidates are held no lower than the short-term target, so a step is
+  charged once and not for every packet that was late while it lasted.
+
+The target is the larger of the two plus ``TAKE_MARGIN_MS``. It grows at once and
+comes down at most ``shrink_ms_per_s``; a rough patch leaves the window after
+``LONG_BUCKETS`` seconds, so the buffer shrinks again after calm.
 """
 
 from __future__ import annotations
@@ -27,8 +43,14 @@ import numpy as np
 
 from rtai.rtp.seq import ts_diff
 
-SAFETY_QUANTILES = {"low": 0.97, "normal": 0.99, "high": 0.997}
-RECOMPUTE_S = 0.25  # the quantile is recomputed at most this often
+SAFETY_BUDGETS = {"low": 0.02, "normal": 0.008, "high": 0.002}  # concealed blocks per packet
+TAKE_MARGIN_MS = 1.5  # added to the chosen candidate (the playout phase is not exact)
+SHORT_BUDGET = 0.03  # the same over the last second or so: reacts to a step at once
+LONG_BUCKETS = 20  # seconds of history for the long-term statistics
+FORGET_SHORT = 1.0 - 1.0 / 100.0  # per packet
+RECOVER_RATE = 0.2  # how fast a simulated buffer sheds delay after a late packet (ms/ms)
+CANDIDATE_STEP_MS = 1.0
+RECOMPUTE_S = 0.25  # the reference (fastest packet) is recomputed at most this often
 RING = 8192  # arrivals kept: two 10 s windows even at 2.67 ms packets
 DRIFT_AGREEMENT = 0.8  # share of pairwise slopes that must agree before drift is used
 
@@ -108,12 +130,11 @@ class DelayManager:
         min_ms: float = 0.0,
         max_ms: float = 1000.0,
         window_s: float = 10.0,
-        shrink_ms_per_s: float = 10.0,
+        shrink_ms_per_s: float = 40.0,
         start_ms: float = 20.0,
     ) -> None:
-        if safety not in SAFETY_QUANTILES:
+        if safety not in SAFETY_BUDGETS:
             raise ValueError(f"safety {safety!r}: use low, normal or high")
-        self.quantile = SAFETY_QUANTILES[safety]
         self.block_s = block_s
         self.min_ms = min_ms
         self.max_ms = max_ms
@@ -130,10 +151,27 @@ class DelayManager:
         self._ref_s = math.inf  # smallest drift-corrected offset (the fastest packet)
         self._ratio = 1.0  # the drift ratio _ref_s was computed with
         self._target_ms: float = min(max_ms, max(min_ms, start_ms))
-        self._quantile_ms = 0.0
+        # The parallel simulated buffers: one per candidate take delay (ms).
+        self._cand_ms = np.arange(0.0, max(max_ms, 1.0) + CANDIDATE_STEP_MS, CANDIDATE_STEP_MS)
+        # Each one's delay now (raised by a late packet, then recovering).
+        self._held_short = self._cand_ms.copy()
+        self._held_long = self._cand_ms.copy()
+        self._short_ms = 0.0
+        # Long term: concealed blocks per candidate in one-second buckets over the window
+        # (a ring), and their running sum; so a rough patch is forgotten in bounded time.
+        self._buckets = np.zeros((LONG_BUCKETS, self._cand_ms.size))
+        self._bucket_counts = np.zeros(LONG_BUCKETS)
+        self._bucket: int | None = None
+        self._cost_long = np.zeros_like(self._cand_ms)
+        self._cost_short = np.zeros_like(self._cand_ms)
+        self._count_long = 0.0
+        self._count_short = 0.0
+        self._budget = SAFETY_BUDGETS[safety]
+        self._last_sender_s: float | None = None
         self._recomputed_s: float | None = None
         self._last_update_s: float | None = None
         self.last_relative_ms = 0.0
+        self.margin_ms = TAKE_MARGIN_MS
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -150,9 +188,59 @@ class DelayManager:
         self._ref_s = min(self._ref_s, offset)
         rel_ms = (offset - self._ref_s) * 1000.0
         self.last_relative_ms = rel_ms
-        if rel_ms > self._quantile_ms and self._n * (1 - self.quantile) < 2:
-            self._quantile_ms = rel_ms  # too few packets yet for a quantile to hold it
+        self._simulate(rel_ms, sender_s)
         self._retarget(arrival_s)
+
+    def _simulate(self, rel_ms: float, sender_s: float) -> None:
+        """Play this arrival into every candidate buffer and count what each conceals."""
+        step_ms = 0.0
+        if self._last_sender_s is not None:
+            step_ms = max(0.0, (sender_s - self._last_sender_s) * 1000.0)
+        if self._last_sender_s is None or sender_s > self._last_sender_s:
+            self._last_sender_s = sender_s
+        block_ms = self.block_s * 1000.0
+        recover_ms = RECOVER_RATE * step_ms
+        # Short term: late events of each candidate on its own. A step in the delay makes
+        # every candidate below it late again and again; a lone spike only once.
+        held = np.maximum(self._cand_ms, self._held_short - recover_ms)
+        self._cost_short *= FORGET_SHORT
+        self._cost_short += rel_ms > held
+        self._count_short = self._count_short * FORGET_SHORT + 1.0
+        self._held_short = np.maximum(held, rel_ms)
+        # Long term: concealed blocks of each candidate, which is held no lower than the
+        # short-term target as the real buffer is (so a step is charged once).
+        held = np.maximum(self._cand_ms, self._held_long - recover_ms)
+        held = np.maximum(held, self._short_ms)
+        # A late packet conceals the blocks it missed, then plays: that buffer's delay
+        # is now the packet's (the packets queued behind it are on time).
+        late_blocks = np.ceil(np.maximum(0.0, rel_ms - held) / block_ms - 1e-9)
+        self._held_long = np.maximum(held, rel_ms)
+        bucket = math.floor(sender_s)
+        if self._bucket is None:
+            self._bucket = bucket
+        while self._bucket < bucket:  # a new second: the oldest one leaves the window
+            self._bucket += 1
+            i = self._bucket % LONG_BUCKETS
+            self._cost_long -= self._buckets[i]
+            self._count_long -= self._bucket_counts[i]
+            self._buckets[i] = 0.0
+            self._bucket_counts[i] = 0.0
+            if self._bucket + LONG_BUCKETS <= bucket:  # a long gap: start over
+                self._buckets[:] = 0.0
+                self._bucket_counts[:] = 0.0
+                self._cost_long[:] = 0.0
+                self._count_long = 0.0
+                self._bucket = bucket
+        i = self._bucket % LONG_BUCKETS
+        self._buckets[i] += late_blocks
+        self._bucket_counts[i] += 1.0
+        self._cost_long += late_blocks
+        self._count_long += 1.0
+        self._short_ms = self._lowest_within(self._cost_short, self._count_short, SHORT_BUDGET)
+
+    def _lowest_within(self, cost: np.ndarray, count: float, budget: float) -> float:
+        ok = cost <= budget * count
+        return float(self._cand_ms[int(np.argmax(ok))]) if ok.any() else float(self._cand_ms[-1])
 
     def _recompute(self, now_s: float) -> None:
         keep = self._arrival_s >= now_s - 2 * self.window_s
@@ -160,13 +248,12 @@ class DelayManager:
         self._ratio = self.drift.ratio
         offsets = a - t * self._ratio
         self._ref_s = float(offsets.min())
-        recent = offsets[a >= now_s - self.window_s] - self._ref_s
-        self._quantile_ms = float(np.quantile(recent, self.quantile)) * 1000.0
         self._recomputed_s = now_s
 
     def _retarget(self, now_s: float) -> None:
-        half_block_ms = self.block_s * 500.0
-        want = min(self.max_ms, max(self.min_ms, self._quantile_ms + half_block_ms))
+        long_ms = self._lowest_within(self._cost_long, self._count_long, self._budget)
+        need = max(long_ms, self._short_ms)
+        want = min(self.max_ms, max(self.min_ms, need + self.margin_ms))
         if want >= self._target_ms:
             self._target_ms = want  # grow at once
         else:

@@ -113,9 +113,13 @@ def run_call(
     lsock.bind(("127.0.0.1", 0))
     csock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     csock.bind(("127.0.0.1", 0))
-    listener = Peer(cfg, endpoints["listener"], lsock, None, name="listener")
+    from rtai.pairing import Pairing
+
+    code = Pairing.issue_codes()  # encrypted, as a real call: the caller is given the code
+    listener = Peer(cfg, endpoints["listener"], lsock, None, name="listener", pairing=code)
     relay = Relay(("127.0.0.1", 0), lsock.getsockname(), impair)
-    caller = Peer(cfg, endpoints["caller"], csock, relay.listen_address, name="caller")
+    caller = Peer(cfg, endpoints["caller"], csock, relay.listen_address, name="caller",
+                  pairing=Pairing.from_code(code.code))  # fmt: skip
     relay.start()
     listener.start()
     caller.start()

@@ -43,6 +43,7 @@ class MsgType(IntEnum):
     REJECT = 3
     KEEPALIVE = 4
     BYE = 5
+    CONFIRM = 6  # the caller's key confirmation (encrypted calls)
 
 
 def is_handshake(data: bytes) -> bool:
@@ -69,6 +70,8 @@ class Hello:
     ssrc: int
     clock_id: str
     software: str = ""
+    security: str = "insecure"  # rtai.pairing.SECURE when the caller encrypts
+    pake: str = ""  # the caller's SPAKE2 message, hex
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Accept:
     payload_type: int
     ssrc: int
     clock_id: str
+    pake: str = ""  # the listener's SPAKE2 message, hex
+    confirm: str = ""  # the listener's key confirmation, hex
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,13 @@ class Bye:
     reason: str = ""
 
 
-Message = Hello | Accept | Reject | Keepalive | Bye
+@dataclass(frozen=True)
+class Confirm:
+    session: str
+    confirm: str  # the caller's key confirmation, hex
+
+
+Message = Hello | Accept | Reject | Keepalive | Bye | Confirm
 
 _TYPES: dict[MsgType, type] = {
     MsgType.HELLO: Hello,
@@ -108,6 +119,7 @@ _TYPES: dict[MsgType, type] = {
     MsgType.REJECT: Reject,
     MsgType.KEEPALIVE: Keepalive,
     MsgType.BYE: Bye,
+    MsgType.CONFIRM: Confirm,
 }
 _TYPE_OF = {cls: t for t, cls in _TYPES.items()}
 

@@ -93,6 +93,13 @@ class MediaSender:
         self.counters.capture_dropped += 1
         self.timestamp = (self.timestamp + self.timestamp_step) & 0xFFFFFFFF
 
+    def silence(self) -> None:
+        """A block held back on purpose (voice-activity DTX, mute, push-to-talk): nothing
+        is sent, the timestamp moves on, and the next packet starts a talkspurt (marker)."""
+        self.counters.dtx_skipped += 1
+        self.timestamp = (self.timestamp + self.timestamp_step) & 0xFFFFFFFF
+        self._first = True
+
     def packetize(self, block: np.ndarray, capture_s: float | None) -> bytes | None:
         """Encode one block (frames, channels) into an RTP datagram, or None when there is
         nothing to send (an encoder error, counted, or a DTX frame)."""

@@ -10,16 +10,23 @@ estimator and from the signal processing:
 
 * Decoded audio goes into a small sample FIFO (the sync buffer); each tick takes
   exactly one block from it and decodes more only when it runs short.
-* The *playout delay* of a packet is the time from when it could have arrived
-  at the earliest (the fastest recent packet, drift taken out) to when its first
-  sample plays. Jitter does not move it; only what we do does.
-* A large error against the target is corrected by time-scale modification
+* The *take delay* of a packet is the time from when it could have arrived at the
+  earliest (the fastest recent packet, drift taken out) to the tick that takes it;
+  the packet is missed if it arrives later. Its audio is heard after the audio still
+  queued ahead of it. Jitter moves neither; only what we do does.
+* Ticks are a block apart, so the take delay moves in whole blocks (a tick skips a
+  packet when a block or more is queued, or takes two when the queue runs dry). The
+  plan (:meth:`PlayoutEngine._error_ms`): take each packet at the first tick no sooner
+  than the target, with the queue nearly empty. Holding the queue, not the take delay,
+  saves up to a block of delay wherever the packets' phase against the ticks allows.
+* A large error against the plan is corrected by time-scale modification
   (:mod:`rtai.dsp.tsm`): remove (accelerate) or repeat (stretch) about one pitch
-  period, preferring quiet or steady chunks; silence can go in any amount.
+  period, preferring quiet or steady chunks; silence can go in any amount. A queue
+  about to run dry is grown by the first chunk that can be stretched, quiet or not.
 * A small error, and the sender's clock drift, are corrected continuously by
   resampling decoded audio by a ratio a few hundred ppm from 1
   (:mod:`rtai.dsp.resample`): the drift estimate feeds forward, the error feeds
-  back (200 ppm per ms of error, at most 3000 ppm: 5 cents of pitch, inaudible).
+  back (500 ppm per ms of error, at most 3000 ppm: 5 cents of pitch, inaudible).
 * A packet that arrives after its slot was concealed is still played when nothing
   is queued behind it (the jitter buffer rewinds up to a spike's worth of blocks),
   so a spike costs concealment once and then a little more delay, which the
@@ -28,6 +35,7 @@ estimator and from the signal processing:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -39,10 +47,14 @@ from rtai.dsp import tsm
 from rtai.dsp.resample import DriftResampler
 from rtai.jitter import JitterBuffer, Playout, PlayoutItem
 
-PPM_PER_MS = 200.0  # resampling correction per ms of delay error
+PPM_PER_MS = 500.0  # resampling correction per ms of delay error
 MAX_CORRECTION_PPM = 3000.0
 FORCE_FACTOR = 3.0  # errors this many bands out are corrected even on busy audio
 REWIND_S = 0.5  # how much concealed audio a late packet may take back in auto mode
+QUEUE_AIM_MS = 1.0  # decoded audio left queued when a packet is taken (see _error_ms)
+SHRINK_HYSTERESIS = 0.1  # blocks of room above the target before giving one back
+GROW_TOLERANCE_MS = 0.5  # the queue may fall this far below its aim before stretching
+DEAD_BAND_MS = 0.5  # queue excess left to the drift estimate alone
 
 
 class Operation(Enum):
@@ -165,21 +177,15 @@ class PlayoutEngine:
             chunk = block
             at = self._fifo_n / self.rate_hz  # how long before this chunk starts playing
             if item.kind is Playout.NORMAL and item.timestamp is not None:
-                # Held at the moment the packet is taken (now), which decides whether a
-                # late one is missed; the decoded audio queued ahead of it (a steady
-                # part of a block) plays on top. The band sits above the target, so the
-                # delay may wander up within it but never below the target.
+                # The packet is taken now: that decides whether a late one is missed. The
+                # audio queued ahead of it plays first, so it is heard ``queued`` later.
                 self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s)
-                error_ms = self.last_delay_ms - delay.target_ms - self._band_ms / 2
-                # The audio still queued (under a block) is delay too: shrink it away as
-                # long as the packets keep being taken no sooner than the target.
                 queued_ms = at * 1000.0
-                chunk = self._time_scale(chunk, error_ms, queued_ms, now_s)
-                feedback = error_ms + queued_ms if error_ms >= -self._band_ms / 2 else error_ms
-                # A dead band: inside half the band the drift estimate alone sets the rate,
-                # so a settled call is not resampled back and forth for nothing.
-                dead = self._band_ms / 2
-                feedback = float(np.sign(feedback)) * max(0.0, abs(feedback) - dead)
+                error_ms = self._error_ms(self.last_delay_ms, queued_ms, delay.target_ms)
+                chunk = self._time_scale(chunk, error_ms, now_s)
+                # A dead band: inside it the drift estimate alone sets the rate, so a
+                # settled call is not resampled back and forth for nothing.
+                feedback = max(0.0, error_ms - DEAD_BAND_MS) if error_ms > 0 else error_ms
                 correction = float(
                     np.clip(-feedback * PPM_PER_MS, -MAX_CORRECTION_PPM, MAX_CORRECTION_PPM)
                 )
@@ -209,21 +215,40 @@ class PlayoutEngine:
             self._head_arrival_s += step
         return block, head
 
-    def _time_scale(
-        self, block: np.ndarray, error_ms: float, queued_ms: float, now_s: float
-    ) -> np.ndarray:
+    def _error_ms(self, take_ms: float, queued_ms: float, target_ms: float) -> float:
+        """How much later than it should the audio of the packet just taken is heard (ms).
+
+        A packet is taken at a tick, so its take delay moves in whole blocks: the audio
+        queued ahead of it (``queued_ms``, under a block) grows past a block and a tick
+        skips a packet, or falls below zero and a tick takes two. The best plan takes
+        each packet at the first tick no sooner than the target, with the queue nearly
+        empty (:data:`QUEUE_AIM_MS`); the error is the distance to that plan: a whole
+        number of blocks to grow or shrink the take delay by, plus the queue's excess.
+        """
+        block_ms = 1000.0 * self.block_frames / self.rate_hz
+        blocks = math.ceil((target_ms - take_ms) / block_ms - 1e-9)
+        if blocks <= 0:
+            # Give a block back only with some room, so a target hovering at a block
+            # boundary does not move the delay back and forth.
+            hysteresis = SHRINK_HYSTERESIS * block_ms
+            blocks = min(0, math.ceil((target_ms + hysteresis - take_ms) / block_ms - 1e-9))
+        return queued_ms - QUEUE_AIM_MS - blocks * block_ms
+
+    def _time_scale(self, block: np.ndarray, error_ms: float, now_s: float) -> np.ndarray:
         band = self._band_ms
-        total_ms = error_ms + queued_ms  # how far the audio as heard is above the aim
-        if error_ms < -band:  # packets are taken too soon: grow
-            op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
-            amount_ms = -error_ms - band / 2
-        elif total_ms > band:  # too much delay: shrink, the queue first
-            op = decide(total_ms, band, tsm.suitability(block, self.rate_hz))
-            # Aim inside the band and never past the target: overshooting a shrink
-            # would make the next ordinarily jittered packet late.
-            amount_ms = min(total_ms - band / 2, queued_ms + max(0.0, error_ms))
-        else:
+        if -GROW_TOLERANCE_MS <= error_ms <= band:
             return block
+        if error_ms < 0:
+            # The queue is nearly empty (or the take delay is below the target): grow
+            # now, not waiting for a quiet chunk, as the next tick could take a packet
+            # too soon (tsm.stretch still refuses loud chunks it cannot cut cleanly).
+            op = Operation.STRETCH
+            amount_ms = -error_ms + band / 2
+        else:
+            op = decide(error_ms, band, tsm.suitability(block, self.rate_hz))
+            # Never past the plan when shrinking: overshooting would make the next tick
+            # take a packet a block sooner than the target.
+            amount_ms = error_ms - GROW_TOLERANCE_MS / 2
         amount = int(amount_ms * self.rate_hz / 1000.0)
         if amount <= 0:
             return block

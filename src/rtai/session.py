@@ -39,6 +39,7 @@ from rtai.handshake import (
     Accept,
     Bye,
     CallerHandshake,
+    Confirm,
     HandshakeError,
     Hello,
     Keepalive,
@@ -54,9 +55,20 @@ from rtai.handshake import (
 )
 from rtai.jitter import Playout
 from rtai.media import MediaReceiver, MediaSender
+from rtai.pairing import INSECURE, SECURE, Pairing, PairingError
+from rtai.processing import CapturePipeline, ProcessingOptions, TalkControl
 from rtai.rtp import rtcp
 from rtai.rtp.packet import MAX_DATAGRAM_BYTES, looks_like_rtp
 from rtai.rtp.reporting import RtcpSession
+from rtai.rtp.srtp import SrtpError
+from rtai.security import (
+    WRONG_CODE,
+    CallerGuard,
+    CallGuard,
+    ListenerGuard,
+    Outcome,
+    security_refusal,
+)
 
 CAPTURE_RING_BLOCKS = 64
 METRIC_RING = 16384  # ~44 s of 128-frame blocks at 48 kHz
@@ -83,6 +95,7 @@ class Call:
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards receiver
     reports_seen: int = 0
     next_rtcp_s: float = 0.0
+    guard: CallGuard = field(default_factory=CallGuard)  # SRTP, or plain for --insecure
 
     @property
     def adapter(self) -> PathAdapter:
@@ -122,7 +135,10 @@ class Peer:
         sock: socket.socket,
         remote: tuple | None = None,
         name: str = "peer",
+        pairing: Pairing | None = None,
     ) -> None:
+        """``pairing`` None makes plain (--insecure) calls; otherwise calls are
+        authenticated with its code or passphrase and encrypted (docs/security.md)."""
         cfg.validate()
         self.cfg = cfg
         self.endpoint = endpoint
@@ -140,6 +156,11 @@ class Peer:
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._handshake: CallerHandshake | None = None
+        self.pairing = pairing
+        self.security_mode = INSECURE if pairing is None else SECURE
+        self._caller_guard: CallerGuard | None = None
+        self._confirm: Confirm | None = None
+        self._listener_guard = None if pairing is None else ListenerGuard(pairing)
         self._endpoint_started = False
         self._t0 = time.monotonic()
         self._deadline = None if cfg.seconds is None else self._t0 + cfg.seconds
@@ -150,6 +171,9 @@ class Peer:
         self._cap_w = 0
         self._cap_q: queue.SimpleQueue = queue.SimpleQueue()
         self._silence = np.zeros((n, ch), dtype=np.float32)
+        proc = cfg.processing or ProcessingOptions()
+        self.talk = TalkControl(proc.ptt)  # mute / push-to-talk, set by the face
+        self.capture = CapturePipeline(cfg.rate_hz, ch, n, proc, self.talk)
         self.latency = MetricRing()
         self.local_delay = MetricRing()
         self.callback_ms = MetricRing()
@@ -165,7 +189,14 @@ class Peer:
         if self.role == "listener":
             self._start_endpoint()
             self._event("info", "waiting for a caller")
+            if self.pairing is not None and self.pairing.code is not None:
+                code = self.pairing.code
+                self._event(
+                    "code", f"the caller needs the code {code}: rtai call HOST --code {code}"
+                )
         else:
+            if self.pairing is not None:
+                self._caller_guard = CallerGuard(self.pairing)
             self._handshake = CallerHandshake(self._hello(), time.monotonic())
             self._event("info", f"calling {self.remote[0]} port {self.remote[1]}")
         for target, nm in ((self._net_loop, "net"), (self._send_loop, "send")):
@@ -227,6 +258,7 @@ class Peer:
             ssrc=self.ssrc,
             clock_id=self.clock_id,
             software="rtai",
+            **(self._caller_guard.hello_fields() if self._caller_guard else {}),
         )
 
     def _send(self, data: bytes, addr: tuple) -> None:
@@ -309,7 +341,7 @@ class Peer:
         summary["ended"] = reason
         self.finished_calls.append(summary)
         if send_bye:
-            self._send(call.rtcp.bye(reason), call.remote)
+            self._send(call.guard.seal_rtcp(call.rtcp.bye(reason)), call.remote)
             self._send(encode_message(Bye(call.session, reason)), call.remote)
         self._event("info", f"call {call.number} with {_fmt(call.remote)} ended: {reason}")
         if self.role == "caller":
@@ -332,7 +364,6 @@ class Peer:
             self._cap_ring[slot] = indata
             self._cap_adc[slot] = adc_s
             self._cap_w = w + 1
-            self._cap_q.put(w)
             now = time.monotonic()
             with call.lock:
                 block, item = call.receiver.playout(now)
@@ -341,6 +372,8 @@ class Peer:
                     self.latency.add(now, dac_s - item.capture_s)
                 self.local_delay.add(now, dac_s - item.arrival_s)
             outdata[:] = block  # broadcasts a mono call onto every output channel
+            self.capture.played(outdata, dac_s, adc_s)  # the echo canceller's reference
+            self._cap_q.put(w)  # after the reference, which the sender reads with it
             flat_out = outdata.reshape(-1)
             self._out_peak_sq = max(
                 self._out_peak_sq, float(np.dot(flat_out, flat_out)) / flat_out.size
@@ -362,9 +395,13 @@ class Peer:
                 call.sender.skip()  # the ring came round before we took it
                 continue
             slot = w % CAPTURE_RING_BLOCKS
-            data = call.sender.packetize(self._cap_ring[slot], float(self._cap_adc[slot]))
+            cap = self.capture.process(self._cap_ring[slot], w, float(self._cap_adc[slot]))
+            if not cap.send:  # silence (voice-activity DTX), mute or push-to-talk
+                call.sender.silence()
+                continue
+            data = call.sender.packetize(cap.block, cap.capture_s)
             if data is not None:
-                self._send(data, call.remote)
+                self._send(call.guard.seal_rtp(data), call.remote)
 
     # -- network thread --------------------------------------------------------------
 
@@ -394,11 +431,25 @@ class Peer:
         if len(data) > MAX_DATAGRAM_BYTES:
             self._count_bad(call, "malformed")
             return
+        if call is not None and addr[:2] != call.remote[:2] and not is_handshake(data):
+            call.guard.counters.foreign += 1  # another source during a call: not even parsed
+            return
         if looks_like_rtp(data):
-            if call is None or addr[:2] != call.remote[:2]:
-                self._count_bad(call, "wrong_source")
+            if call is None:
+                g = self._listener_guard
+                if g is not None and g.pending:  # a caller whose CONFIRM was lost?
+                    self._guard_outcome(g.on_media(data, addr, rtcp.is_rtcp(data)), addr, now)
+                    if self.call is not None:
+                        self._receive(data, addr, now)
                 return
-            if rtcp.is_rtcp(data):
+            is_rtcp = rtcp.is_rtcp(data)
+            if call.guard.secure:
+                try:
+                    data = call.guard.open(data, is_rtcp)
+                except SrtpError as e:
+                    self._count_refused(call, e.kind)
+                    return
+            if is_rtcp:
                 self._receive_rtcp(call, data, now)
             else:
                 self._receive_rtp(call, data, now)
@@ -411,6 +462,14 @@ class Peer:
             self._receive_handshake(msg, addr, now)
         else:
             self._count_bad(call, "malformed")
+
+    @staticmethod
+    def _count_refused(call: Call, kind: str) -> None:
+        g = call.guard.counters
+        if hasattr(g, kind):
+            setattr(g, kind, getattr(g, kind) + 1)
+        else:
+            Peer._count_bad(call, kind)  # malformed or wrong_source
 
     @staticmethod
     def _count_bad(call: Call | None, what: str) -> None:
@@ -446,6 +505,9 @@ class Peer:
             if hs is not None and hs.result is None and addr[:2] == self.remote[:2]:
                 result = hs.receive(msg)
                 if isinstance(result, Accept):
+                    if self._caller_guard is not None:
+                        self._secure_accepted(result, addr, now)
+                        return
                     self._accepted(result, addr, now)
                 elif isinstance(result, Reject):
                     self.exit_status = 2
@@ -455,8 +517,15 @@ class Peer:
         elif isinstance(msg, Hello):
             self._on_hello(msg, addr, now)
             return
+        elif self._listener_guard is not None and isinstance(msg, Confirm | Reject):
+            g = self._listener_guard
+            self._guard_outcome(g.on_confirm(msg, addr) if isinstance(msg, Confirm)
+                                else g.on_reject(msg, addr), addr, now)  # fmt: skip
+            return
         if call is None or addr[:2] != call.remote[:2] or msg.session != call.session:
             return
+        if call.guard.secure:
+            return  # plain KEEPALIVE and BYE prove nothing: SRTCP does their work
         call.liveness.heard(now)
         if isinstance(msg, Bye):
             why = f": {msg.reason}" if msg.reason else ""
@@ -471,16 +540,64 @@ class Peer:
                 reason = "the listener is busy with another call; try again later"
                 self._send(encode_message(Reject(hello.session, reason)), addr)
             return
+        refusal = security_refusal(hello.security, self.security_mode)
         answer = negotiate(
             hello, self._params(), self.ssrc, self.clock_id, self._codec_payload_types
         )
+        if refusal is not None:
+            answer = Reject(hello.session, refusal)
         if isinstance(answer, Reject):
             self._event("warn", f"refused a call from {_fmt(addr)}: {answer.reason}")
             self._send(encode_message(answer), addr)
             return
+        if self._listener_guard is not None:
+            self._guard_outcome(self._listener_guard.on_hello(hello, answer, addr, now), addr, now)
+            return
         self._send(encode_message(answer), addr)
         self.call = self._new_call(hello.session, addr, answer, hello.ssrc, hello.clock_id, now)
         self._event("info", self._call_line(self.call))
+
+    def _guard_outcome(self, out: Outcome, addr: tuple, now: float) -> None:
+        """Carry out what the listener's guard decided."""
+        if out.send is not None:
+            self._send(encode_message(out.send), addr)
+        for level, text in out.events:
+            self._event(level, text)
+        p = out.established
+        if p is not None and self.call is None:
+            call = self._new_call(
+                p.hello.session, p.addr, p.accept, p.hello.ssrc, p.hello.clock_id, now
+            )
+            call.guard = CallGuard(p.keys.tx_rx("listener"), p.hello.ssrc)
+            self.call = call
+            self._event("info", self._call_line(call))
+
+    def _secure_accepted(self, acc: Accept, addr: tuple, now: float) -> None:
+        assert self._caller_guard is not None and self._handshake is not None
+        hello = self._handshake.hello
+        try:
+            keys, confirm = self._caller_guard.finish(hello, acc)
+        except PairingError as e:
+            self.exit_status = 2
+            if str(e) == WRONG_CODE:
+                self._send(encode_message(Reject(hello.session, WRONG_CODE)), addr)
+                what = "code" if self.pairing and self.pairing.code else "passphrase or key"
+                self._event(
+                    "error",
+                    f"wrong {what}: the listener holds another one; check what 'rtai listen' "
+                    "printed (codes are one-time: it prints a new one after each call)",
+                )
+            else:
+                self._event("error", f"the key exchange with the listener failed: {e}")
+            self.done.set()
+            return
+        self._send(encode_message(confirm), addr)
+        self._confirm = confirm
+        call = self._new_call(acc.session, addr, acc, acc.ssrc, acc.clock_id, now)
+        call.guard = CallGuard(keys.tx_rx("caller"), acc.ssrc)  # before the sender sees it
+        self.call = call
+        self._event("info", self._call_line(call))
+        self._start_endpoint()
 
     def _accepted(self, acc: Accept, addr: tuple, now: float) -> None:
         self.call = self._new_call(acc.session, addr, acc, acc.ssrc, acc.clock_id, now)
@@ -517,14 +634,19 @@ class Peer:
                     )
                     self.done.set()
             return
+        if self._listener_guard is not None and self._listener_guard.pending:
+            self._guard_outcome(self._listener_guard.expire(now), ("", 0), now)
         call = self.call
         if call is None:
             return
         if now >= call.next_rtcp_s:
             call.next_rtcp_s = now + RTCP_INTERVAL_S * random.uniform(0.5, 1.5)
-            self._send(call.rtcp.build(now, call.sender.timestamp), call.remote)
+            rtcp_packet = call.rtcp.build(now, call.sender.timestamp)
+            self._send(call.guard.seal_rtcp(rtcp_packet), call.remote)
         if call.liveness.keepalive_due(now):
             self._send(encode_message(Keepalive(call.session)), call.remote)
+            if self.role == "caller" and call.guard.secure and not call.guard.authenticated:
+                self._send(encode_message(self._confirm), call.remote)  # CONFIRM was lost?
         if call.liveness.peer_lost(now):
             self.exit_status = 1 if self.role == "caller" else 0
             self._end_call("the other side stopped answering (timeout)", send_bye=False)
@@ -555,6 +677,12 @@ class Peer:
         self._in_peak_sq = self._out_peak_sq = 0.0
         snap["level_in_dbfs"] = round(db(in_sq), 1)
         snap["level_out_dbfs"] = round(db(out_sq), 1)
+        snap["encrypted"] = self.security_mode == SECURE
+        if self._listener_guard is not None:
+            g = self._listener_guard
+            snap.update(code=g.pairing.code, wrong_codes=g.wrong_codes,
+                        handshakes_limited=g.limiter.refused)  # fmt: skip
+        snap.update(self.capture.stats())
         if call is None:
             self._last_snapshot = (now, 0, 0)
             snap.update(sent=0, received=0)
@@ -629,6 +757,10 @@ class Peer:
             loss_hint_pct=decision.settings.loss_pct,
             redundancy=decision.redundancy,
             loss_estimate_pct=decision.loss_estimate_pct,
+            encrypted=call.guard.secure,
+            auth_failed=call.guard.counters.auth_failed,
+            replayed=call.guard.counters.replayed,
+            foreign=call.guard.counters.foreign,
         )
 
 

@@ -13,6 +13,9 @@ def status_line(s: dict) -> Text:
     """Render one statistics snapshot as a single line."""
     t = Text()
     t.append(f"{s.get('state', ''):8} ", style="bold")
+    talk = s.get("talk")
+    if talk and talk != "open":  # muted, ptt (waiting for the key) or talk (ptt on)
+        t.append(f"[{talk.upper()}] ", style="bold red" if talk != "talk" else "bold green")
     t.append(f"in {_f(s.get('level_in_dbfs'), '6.1f')} dBFS  ")
     t.append(f"out {_f(s.get('level_out_dbfs'), '6.1f')} dBFS  ")
     if s.get("call"):
@@ -22,6 +25,8 @@ def status_line(s: dict) -> Text:
         t.append(f"jitter {_f(s.get('jitter_ms'), '.2f', ' ms')}  ")
         t.append(f"buffer {_f(s.get('buffer_ms'), '.1f', ' ms')}  ")
         t.append(f"{_f(s.get('bitrate_kbps'), '.0f', ' kbit/s')}")
+    if s.get("vad_silent") is not None and s.get("processing", "off") != "off":
+        t.append(f"  speech {_f(s.get('speech'), '.1f')}")
     if s.get("xruns"):
         t.append(f"  xruns {s['xruns']}", style="red")
     return t

@@ -13,6 +13,7 @@ from rtai.audio.clocked import ClockedEndpoint
 from rtai.audio.files import ArraySink
 from rtai.audio.signals import ArraySource
 from rtai.config import PeerConfig
+from rtai.pairing import Pairing
 from rtai.session import Peer
 
 RATE = 48000
@@ -62,15 +63,21 @@ def start_pair():
         via: tuple | None = None,
         host: str = "127.0.0.1",
         listener_sock: socket.socket | None = None,
+        insecure: bool = False,
+        code: str | None = None,
     ) -> Pair:
+        """Encrypted by default: the listener issues a one-time code and the caller
+        is given it (or ``code``); ``insecure`` runs plain RTP on both sides."""
+        pairing_l = None if insecure else Pairing.issue_codes()
         cfg_l = cfg_l or PeerConfig(buffer_ms=40)
         cfg_c = cfg_c or PeerConfig(buffer_ms=40)
         ep_l, sink_l = clocked(listener_signal, cfg_l)
         ep_c, sink_c = clocked(caller_signal, cfg_c)
         ls = listener_sock or make_udp(host)
-        listener = Peer(cfg_l, ep_l, ls, None, name="listener")
+        listener = Peer(cfg_l, ep_l, ls, None, name="listener", pairing=pairing_l)
         target = via(ls.getsockname()) if via else ls.getsockname()
-        caller = Peer(cfg_c, ep_c, make_udp(host), target, name="caller")
+        pairing_c = None if insecure else Pairing.from_code(code or pairing_l.code)
+        caller = Peer(cfg_c, ep_c, make_udp(host), target, name="caller", pairing=pairing_c)
         listener.start()
         caller.start()
         pair = Pair(listener, caller, sink_l, sink_c, ls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -24,9 +25,13 @@ REQUIRED_STATS = {
 }  # fmt: skip
 
 
+CODE = ("--code", "1-acorn-acorn")  # a well-formed code, for calls that fail earlier
+
+
 def rtai(*args: str, timeout: float = 30, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "rtai", *args],
+        stdin=subprocess.DEVNULL,  # never a terminal: a call without --code must not prompt
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -51,6 +56,26 @@ def free_port() -> int:
     return port
 
 
+def read_until(proc: subprocess.Popen, pattern: str) -> tuple[re.Match, str]:
+    """Read a process's stderr line by line until ``pattern`` matches; return the match
+    and the text read so far (the rest stays in the pipe for ``communicate``)."""
+    seen = []
+    while True:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"no {pattern!r} in: " + "".join(seen))
+        seen.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m, "".join(seen)
+
+
+def read_code(proc: subprocess.Popen) -> tuple[str, str]:
+    """The one-time code a listener printed, and its stderr so far."""
+    m, seen = read_until(proc, r"needs the code (\d+-[a-z]+-[a-z]+)")
+    return m.group(1), seen
+
+
 def one_line_error(proc) -> str:
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
@@ -65,10 +90,21 @@ def one_line_error(proc) -> str:
         (["listen", "--frame", "32", "--input", "tone", "--output", "null"], "--frame"),
         (["listen", "--channels", "3"], "--channels"),
         (["listen", "--frame", "abc"], "--frame"),
-        (["call", "127.0.0.1:99999", "--input", "tone", "--output", "null"], "port"),
-        (["call", "127.0.0.1", "--input", "/no/such/file.wav", "--output", "null"], "no such"),
-        (["call", "127.0.0.1", "--input", "tone:abc", "--output", "null"], "tone"),
-        (["call", "127.0.0.1", "--input", "tone", "--output", "/no/such/dir/x.wav"], "x.wav"),
+        (["call", "127.0.0.1:99999", "--input", "tone", "--output", "null", *CODE], "port"),
+        (
+            ["call", "127.0.0.1", "--input", "/no/such/file.wav", "--output", "null", *CODE],
+            "no such",
+        ),
+        (["call", "127.0.0.1", "--input", "tone:abc", "--output", "null", *CODE], "tone"),
+        (
+            ["call", "127.0.0.1", "--input", "tone", "--output", "/no/such/dir/x.wav", *CODE],
+            "x.wav",
+        ),
+        (["call", "127.0.0.1", "--input", "tone", "--output", "null"], "--code"),
+        (["call", "127.0.0.1", "--code", "7-crystal-harbr"], "harbr"),
+        (["call", "127.0.0.1", "--code", "crystal-harbor"], "number and two words"),
+        (["call", "127.0.0.1", "--code", "1-acorn-acorn", "--insecure"], "not allowed with"),
+        (["listen", "--key-file", "/no/such/key"], "key-file"),
         (["listen", "--input", "tone", "--output", "nosuchdevice"], "nosuchdevice"),
         (["bogus"], "invalid choice"),
     ],
@@ -118,10 +154,10 @@ def test_file_call_end_to_end_with_stats(tmp_path, codec):
                      str(tmp_path / "l.json"), "--seconds", "15", "--codec", codec,
                      "--buffer", "40")  # fmt: skip
     try:
-        time.sleep(0.8)
+        code, _ = read_code(listener)
         caller = rtai("call", f"127.0.0.1:{port}", "--input", str(src), "--output",
                       str(tmp_path / "caller.wav"), "--stats-json", str(tmp_path / "c.json"),
-                      "--buffer", "40", "--codec", codec)  # fmt: skip
+                      "--buffer", "40", "--codec", codec, "--code", code)  # fmt: skip
         assert caller.returncode == 0, caller.stderr
         assert "input finished" in caller.stderr
         time.sleep(0.5)
@@ -158,17 +194,21 @@ def test_ctrl_c_on_the_caller_says_goodbye_and_listener_waits_again(tmp_path):
                      "--output", "null", "--seconds", "20")  # fmt: skip
     caller = None
     try:
-        time.sleep(0.8)
-        caller = spawn("call", f"127.0.0.1:{port}", "--input", "tone", "--output", "null")
-        time.sleep(2.0)
+        code, err_start = read_code(listener)
+        caller = spawn("call", f"127.0.0.1:{port}", "--input", "tone", "--output", "null",
+                       "--code", code)  # fmt: skip
+        read_until(caller, r"call 1 with")
+        time.sleep(1.0)
         caller.send_signal(signal.SIGINT)
         _, err_c = caller.communicate(timeout=10)
         assert caller.returncode == 0, err_c
         time.sleep(0.5)
         listener.send_signal(signal.SIGTERM)
         _, err_l = listener.communicate(timeout=10)
+        err_l = err_start + err_l
         assert listener.returncode == 0
         assert "the other side hung up" in err_l
+        assert "the next caller needs the new code" in err_l  # codes are one-time
         assert err_l.count("waiting for a caller") == 2
     finally:
         for p in (caller, listener):
@@ -191,3 +231,28 @@ def test_demo_runs_and_reports(tmp_path):
         assert r[side]["latency_ms_median"] > 20  # the simulated network adds 20 ms
         data, rate = sf.read(r[side]["heard_wav"])
         assert rate == RATE and len(data) > 2 * RATE
+
+
+def test_wrong_code_is_refused_on_both_sides_and_insecure_warns():
+    port = free_port()
+    listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
+                     "--output", "null", "--seconds", "15")  # fmt: skip
+    try:
+        code, seen = read_code(listener)
+        n, w1, w2 = code.split("-")
+        wrong = f"{int(n) % 99 + 1}-{w1}-{w2}"  # one part off
+        caller = rtai("call", f"127.0.0.1:{port}", "--input", "tone", "--output", "null",
+                      "--code", wrong)  # fmt: skip
+        assert caller.returncode == 2
+        errors = [ln for ln in caller.stderr.splitlines() if ln.startswith("rtai: error:")]
+        assert len(errors) == 1 and "wrong code" in errors[0], caller.stderr
+        _, more = read_until(listener, r"gave a wrong code")
+        # A plain caller is told that this listener requires encryption.
+        plain = rtai("call", f"127.0.0.1:{port}", "--input", "tone", "--output", "null",
+                     "--insecure")  # fmt: skip
+        assert plain.returncode == 2
+        assert "warning: --insecure" in plain.stderr
+        assert "requires encryption" in plain.stderr
+    finally:
+        listener.send_signal(signal.SIGINT)
+        listener.communicate(timeout=10)

@@ -249,7 +249,7 @@ def test_deeply_nested_json_is_rejected_not_crashing():
         decode_message(_raw(MsgType.KEEPALIVE, body))
 
 
-@pytest.mark.parametrize("msg_type", [0, 6, 200, 255])
+@pytest.mark.parametrize("msg_type", [0, 7, 200, 255])
 def test_unknown_message_type_is_rejected(msg_type):
     with pytest.raises(HandshakeError, match="unknown handshake message type"):
         decode_message(_raw(msg_type, {"session": "s"}))

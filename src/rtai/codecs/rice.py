@@ -1,0 +1,320 @@
+"""Partitioned adaptive Rice coding and vectorised bit packing (pure, NumPy only).
+
+Shared by the lossless and perceptual codecs. A sequence of signed integers is
+mapped to unsigned ones by the zigzag map (0, -1, 1, -2 ... -> 0, 1, 2, 3 ...),
+cut into ``2**order`` near-equal partitions, and each partition gets the Rice
+parameter ``k`` that codes it in the fewest bits (or an escape to fixed-width
+values when that is cheaper, e.g. white noise or a lone outlier).
+
+A Rice code of ``u`` with parameter ``k`` is the quotient ``u >> k`` in unary and
+the ``k`` low bits of ``u``. Written code after code, the decoder would have to walk
+the stream one code at a time (each code's length depends on the last), which in
+Python means a loop over samples. So the layout splits the two parts:
+
+    order:3  { k:5 | 31:5 width:5 } per partition
+    low bits of every sample (k bits each, or ``width`` for an escaped partition)
+    unary quotients of the non-escaped samples: q zeros then a one, back to back
+
+The low bits have widths the decoder knows from the parameters, so they unpack in
+one gather; the unary section ends at its n-th one bit, so ``flatnonzero`` finds
+every quotient at once. Bits are written most significant first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtai.codecs import CodecError
+
+ORDER_BITS = 3
+MAX_ORDER = (1 << ORDER_BITS) - 1
+PARAM_BITS = 5
+ESCAPE = (1 << PARAM_BITS) - 1  # a parameter value meaning "fixed width follows"
+MAX_K = ESCAPE - 1  # 30
+WIDTH_BITS = 5  # escape width 0..31 bits
+
+
+def zigzag(x: np.ndarray) -> np.ndarray:
+    """Signed int64 -> unsigned int64: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ..."""
+    x = np.asarray(x, dtype=np.int64)
+    return ((x << 1) ^ (x >> 63)).astype(np.uint64)
+
+
+def unzigzag(u: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`zigzag`."""
+    u = np.asarray(u, dtype=np.uint64)
+    return ((u >> np.uint64(1)).astype(np.int64)) ^ -((u & np.uint64(1)).astype(np.int64))
+
+
+def bit_length(u: np.ndarray | int) -> int:
+    """Bits needed for the largest value of ``u`` (0 for all zeros)."""
+    top = int(np.max(u)) if np.size(u) else 0
+    return top.bit_length()
+
+
+def partition_bounds(n: int, order: int) -> np.ndarray:
+    """Start indices of the ``2**order`` near-equal partitions of n values, plus n."""
+    parts = 1 << order
+    return (np.arange(parts + 1, dtype=np.int64) * n) // parts
+
+
+class BitWriter:
+    """Collects fields (value, width) and packs them all at once."""
+
+    def __init__(self) -> None:
+        self._values: list[np.ndarray] = []
+        self._widths: list[np.ndarray] = []
+        self.bits = 0
+
+    def write(self, value: int, width: int) -> None:
+        """One unsigned field; ``value`` must fit in ``width`` bits."""
+        self.write_array(np.array([value], dtype=np.uint64), np.array([width], dtype=np.int64))
+
+    def write_signed(self, value: int, width: int) -> None:
+        """One two's-complement field of ``width`` bits."""
+        self.write(value & ((1 << width) - 1), width)
+
+    def write_array(self, values: np.ndarray, widths: np.ndarray | int) -> None:
+        """Many unsigned fields; widths may exceed 64 when the value's top bits are zero."""
+        values = np.asarray(values, dtype=np.uint64).ravel()
+        widths = np.broadcast_to(np.asarray(widths, dtype=np.int64), values.shape)
+        self._values.append(values)
+        self._widths.append(widths)
+        self.bits += int(widths.sum())
+
+    def to_bytes(self) -> bytes:
+        """The fields, most significant bit first, zero-padded to whole bytes."""
+        if not self._values:
+            return b""
+        values = np.concatenate(self._values)
+        widths = np.concatenate(self._widths)
+        keep = widths > 0
+        values, widths = values[keep], widths[keep]
+        total = int(widths.sum())
+        if total == 0:
+            return b""
+        starts = np.cumsum(widths) - widths
+        rep_values = np.repeat(values, widths)
+        rep_widths = np.repeat(widths, widths)
+        within = np.arange(total, dtype=np.int64) - np.repeat(starts, widths)
+        shift = rep_widths - 1 - within  # bit index inside its field, from the top
+        bits = (rep_values >> np.minimum(shift, 63).astype(np.uint64)) & np.uint64(1)
+        bits[shift > 63] = 0
+        return np.packbits(bits.astype(np.uint8)).tobytes()
+
+
+class BitReader:
+    """Reads fields from a payload; every overrun raises :class:`CodecError`."""
+
+    def __init__(self, payload: bytes, start_byte: int = 0) -> None:
+        self.bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8)[start_byte:])
+        self.pos = 0
+        self.end = self.bits.size
+        self._ones: np.ndarray | None = None
+
+    def _need(self, n: int) -> None:
+        if n < 0 or self.pos + n > self.end:
+            raise CodecError("truncated payload: a field runs past its end")
+
+    def read(self, width: int) -> int:
+        """One unsigned field of ``width`` bits (at most 63)."""
+        self._need(width)
+        value = 0
+        for b in self.bits[self.pos : self.pos + width].tolist():
+            value = (value << 1) | b
+        self.pos += width
+        return value
+
+    def read_signed(self, width: int) -> int:
+        value = self.read(width)
+        if width and value >> (width - 1):
+            value -= 1 << width
+        return value
+
+    def read_array(self, widths: np.ndarray) -> np.ndarray:
+        """Many unsigned fields of the given widths (each at most 63) as uint64."""
+        widths = np.asarray(widths, dtype=np.int64)
+        total = int(widths.sum())
+        self._need(total)
+        if widths.size == 0:
+            return np.zeros(0, dtype=np.uint64)
+        top = int(widths.max())
+        if top == 0:
+            return np.zeros(widths.size, dtype=np.uint64)
+        starts = self.pos + np.cumsum(widths) - widths
+        col = np.arange(top, dtype=np.int64)
+        # Right-align each field in a row of `top` bits: column j holds bit j - (top - w).
+        offset = col[None, :] - (top - widths)[:, None]
+        valid = offset >= 0
+        index = np.where(valid, starts[:, None] + offset, 0)
+        bits = np.where(valid, self.bits[index], 0).astype(np.uint64)
+        weights = np.uint64(1) << np.arange(top - 1, -1, -1, dtype=np.uint64)
+        self.pos += total
+        return (bits * weights[None, :]).sum(axis=1, dtype=np.uint64)
+
+    def read_unary(self, n: int) -> np.ndarray:
+        """``n`` unary codes (q zeros then a one) as their q values."""
+        if n == 0:
+            return np.zeros(0, dtype=np.uint64)
+        if self._ones is None:
+            self._ones = np.flatnonzero(self.bits)
+        first = int(np.searchsorted(self._ones, self.pos))
+        if first + n > self._ones.size:
+            raise CodecError("truncated payload: unary codes run past its end")
+        ones = self._ones[first : first + n]
+        q = np.diff(ones, prepend=self.pos - 1) - 1
+        self.pos = int(ones[-1]) + 1
+        return q.astype(np.uint64)
+
+    def finish(self) -> None:
+        """Only zero padding (fewer than 8 bits) may follow the last field."""
+        rest = self.end - self.pos
+        if rest >= 8 or (rest and self.bits[self.pos :].any()):
+            raise CodecError(f"corrupt payload: {rest} bits left after the last field")
+
+
+def _bit_lengths(values: np.ndarray) -> np.ndarray:
+    """Bit length of each value (exact below 2**53), as int64."""
+    return np.frexp(values.astype(np.float64))[1].astype(np.int64)
+
+
+class _Costs:
+    """Prefix sums of ``u >> k`` for the k that can win, shared by all partition orders.
+
+    The best k of a partition sits near log2 of its mean; the candidates span the
+    smallest to the largest mean over partitions of 16 values, one either side."""
+
+    def __init__(self, u: np.ndarray) -> None:
+        self.u = u
+        n = u.size
+        if n:
+            parts = max(1, min(1 << MAX_ORDER, n // 16))
+            bounds = partition_bounds(n, (parts.bit_length() - 1))
+            csum = np.concatenate([[0.0], np.cumsum(u, dtype=np.float64)])
+            means = np.diff(csum[bounds]) / np.maximum(np.diff(bounds), 1)
+            lo = max(0, int(np.log2(means.min() + 1.0)) - 2)
+            hi = min(MAX_K, int(np.log2(means.max() + 1.0)) + 2)
+        else:
+            lo, hi = 0, 0
+        self.ks = np.arange(lo, hi + 1, dtype=np.uint64)
+        shifted = u[None, :] >> self.ks[:, None]  # (K, n)
+        self.csum = np.zeros((self.ks.size, n + 1), dtype=np.uint64)
+        np.cumsum(shifted, axis=1, dtype=np.uint64, out=self.csum[:, 1:])
+
+    def table(self, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """(best cost per partition, its parameter) for one partition order; parameter
+        ESCAPE means fixed width."""
+        u, ks = self.u, self.ks
+        bounds = partition_bounds(u.size, order)
+        counts = np.diff(bounds).astype(np.float64)
+        quot = self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]  # (K, P)
+        rice = quot.astype(np.float64) + counts[None, :] * (ks[:, None].astype(np.float64) + 1)
+        best_row = np.argmin(rice, axis=0)
+        best = rice[best_row, np.arange(counts.size)] + PARAM_BITS
+        best_k = ks[best_row].astype(np.int64)
+        # Escape: every value at the width of the partition's largest.
+        if u.size:
+            tops = np.maximum.reduceat(u, bounds[:-1])
+            widths = _bit_lengths(tops)
+        else:
+            widths = np.zeros(counts.size, dtype=np.int64)
+        escape = counts * widths + PARAM_BITS + WIDTH_BITS
+        escape[widths >= 1 << WIDTH_BITS] = np.inf
+        use_escape = escape < best
+        params = np.where(use_escape, ESCAPE, best_k)
+        return np.where(use_escape, escape, best), params
+
+
+def choose(u: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16) -> tuple[int, int]:
+    """(bits, partition order) of the cheapest partitioning of ``u`` (header included)."""
+    return _choose(_Costs(u), max_order, min_partition)
+
+
+def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int]:
+    n = costs.u.size
+    best_bits, best_order = None, 0
+    for order in range(min(max_order, MAX_ORDER) + 1):
+        if order and n >> order < min_partition:
+            break
+        cost, _ = costs.table(order)
+        bits = int(cost.sum()) + ORDER_BITS
+        if best_bits is None or bits < best_bits:
+            best_bits, best_order = bits, order
+    return (best_bits if best_bits is not None else ORDER_BITS), best_order
+
+
+def estimate_bits(x: np.ndarray) -> int:
+    """A quick cost of coding signed ``x`` with one Rice parameter (for choosing modes)."""
+    u = zigzag(x)
+    if u.size == 0:
+        return 0
+    mean = float(u.mean())
+    k = max(0, min(MAX_K, int(np.log2(mean + 1.0)) if mean > 0 else 0))
+    return int((u >> np.uint64(k)).sum()) + u.size * (k + 1)
+
+
+class Plan:
+    """How a sequence will be coded: its partition order and cost in bits."""
+
+    def __init__(self, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16):
+        self.costs = _Costs(zigzag(x))
+        self.bits, self.order = _choose(self.costs, max_order, min_partition)
+
+
+def encode(w: BitWriter, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16) -> None:
+    """Append signed integers ``x`` (int64) to ``w`` in the layout described above."""
+    write(w, Plan(x, max_order, min_partition))
+
+
+def write(w: BitWriter, plan: Plan) -> None:
+    """Append a planned sequence to ``w``."""
+    costs, order = plan.costs, plan.order
+    _, params = costs.table(order)
+    u = costs.u
+    bounds = partition_bounds(u.size, order)
+    w.write(order, ORDER_BITS)
+    low_widths = np.empty(u.size, dtype=np.int64)
+    unary = np.ones(u.size, dtype=bool)
+    for p, k in enumerate(params.tolist()):
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        if k == ESCAPE:
+            width = bit_length(u[lo:hi])
+            w.write(ESCAPE, PARAM_BITS)
+            w.write(width, WIDTH_BITS)
+            low_widths[lo:hi] = width
+            unary[lo:hi] = False
+        else:
+            w.write(k, PARAM_BITS)
+            low_widths[lo:hi] = k
+    mask = (np.uint64(1) << low_widths.astype(np.uint64)) - np.uint64(1)
+    w.write_array(u & mask, low_widths)
+    q = u[unary] >> low_widths[unary].astype(np.uint64)
+    w.write_array(np.ones(q.size, dtype=np.uint64), q.astype(np.int64) + 1)
+
+
+def decode(r: BitReader, n: int, max_width: int = 40) -> np.ndarray:
+    """Read ``n`` signed integers written by :func:`encode`; parameters and escape widths
+    above ``max_width`` bits are refused (:class:`CodecError`)."""
+    order = r.read(ORDER_BITS)
+    if (1 << order) > max(n, 1):
+        raise CodecError(f"corrupt payload: {1 << order} partitions for {n} values")
+    bounds = partition_bounds(n, order)
+    low_widths = np.empty(n, dtype=np.int64)
+    unary = np.ones(n, dtype=bool)
+    for p in range(1 << order):
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        k = r.read(PARAM_BITS)
+        if k == ESCAPE:
+            k = r.read(WIDTH_BITS)
+            unary[lo:hi] = False
+        if k > max_width:
+            raise CodecError(f"corrupt payload: Rice parameter {k} over {max_width} bits")
+        low_widths[lo:hi] = k
+    u = r.read_array(low_widths)
+    m = int(unary.sum())
+    q = r.read_unary(m)
+    if m:
+        if int(q.max()) >= 1 << 24:
+            raise CodecError("corrupt payload: a Rice quotient out of range")
+        u[unary] |= q << low_widths[unary].astype(np.uint64)
+    return unzigzag(u)

@@ -1,0 +1,137 @@
+"""Lifting wavelet packets over one block: integer (reversible) and float (pure, NumPy).
+
+One lifting level splits a sequence into its even and odd samples and then
+
+* predict: ``d[m] = odd[m] - P(even)``, with the 4-tap Deslauriers-Dubuc interpolator
+  ``P = (9 (e[m] + e[m+1]) - (e[m-1] + e[m+2])) / 16``;
+* update: ``s[k] = even[k] + (d[k-1] + d[k]) / 4``;
+
+giving a low band ``s`` (ceil(n/2) values) and a high band ``d`` (floor(n/2)). This is
+the (9,7)-M filter pair of JPEG 2000 part 2 written as two lifting steps. Samples past
+either end of the block are mirrored (whole-sample symmetric extension), so a block
+needs nothing from its neighbours.
+
+The integer form rounds each step (``>> 4``, ``>> 2``) and is exactly invertible by
+running the steps backwards with the same rounding: lossless coding uses it. The
+float form has no rounding and reconstructs to float precision: the perceptual codec
+uses it. A packet of depth D splits every band again, D times, into up to 2**D bands
+ordered from the lowest frequencies up (the high band of a split is spectrally
+reversed, so children of a high band are swapped to keep the order by frequency).
+Sequences shorter than 4 are not split further.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_SPLIT = 4
+
+
+def _mirror(n: int, idx: np.ndarray) -> np.ndarray:
+    """Whole-sample symmetric extension of indices into 0..n-1."""
+    idx = np.abs(idx)
+    idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
+    return np.clip(idx, 0, n - 1)
+
+
+class _Taps:
+    """Index tables for one sequence length (cached: blocks repeat their lengths)."""
+
+    _cache: dict[int, _Taps] = {}
+
+    def __init__(self, n: int) -> None:
+        ne, no = (n + 1) // 2, n // 2
+        m = np.arange(no)
+        self.p = [_mirror(ne, m + off) for off in (-1, 0, 1, 2)]  # e[m-1], e[m], e[m+1], e[m+2]
+        k = np.arange(ne)
+        self.u = [_mirror(no, k + off) for off in (-1, 0)] if no else []
+
+    @classmethod
+    def get(cls, n: int) -> _Taps:
+        taps = cls._cache.get(n)
+        if taps is None:
+            taps = cls._cache[n] = _Taps(n)
+        return taps
+
+
+def split_int(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One reversible integer lifting level: (low, high)."""
+    t = _Taps.get(x.size)
+    e, o = x[0::2], x[1::2]
+    d = o - ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
+    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.size else e.copy()
+    return s, d
+
+
+def merge_int(s: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`split_int`."""
+    n = s.size + d.size
+    t = _Taps.get(n)
+    e = s - ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.size else s.copy()
+    o = d + ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
+    x = np.empty(n, dtype=np.result_type(s, d))
+    x[0::2], x[1::2] = e, o
+    return x
+
+
+def split_float(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One float lifting level: (low, high), the same filters without rounding."""
+    t = _Taps.get(x.size)
+    e, o = x[0::2], x[1::2]
+    d = o - (9.0 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]])) / 16.0
+    s = e + (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.size else e.copy()
+    return s, d
+
+
+def merge_float(s: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`split_float`."""
+    n = s.size + d.size
+    t = _Taps.get(n)
+    e = s - (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.size else s.copy()
+    o = d + (9.0 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]])) / 16.0
+    x = np.empty(n, dtype=np.float64)
+    x[0::2], x[1::2] = e, o
+    return x
+
+
+def band_sizes(n: int, depth: int) -> list[int]:
+    """Lengths of the packet bands of an n-sample sequence, lowest frequency first."""
+    if depth == 0 or n < MIN_SPLIT:
+        return [n]
+    return band_sizes((n + 1) // 2, depth - 1) + band_sizes(n // 2, depth - 1)[::-1]
+
+
+def packet_forward(x: np.ndarray, depth: int, integer: bool) -> list[np.ndarray]:
+    """Wavelet-packet bands of x (int64 when ``integer``), lowest frequency first."""
+    if depth == 0 or x.size < MIN_SPLIT:
+        return [x]
+    s, d = split_int(x) if integer else split_float(x)
+    high = packet_forward(d, depth - 1, integer)
+    return packet_forward(s, depth - 1, integer) + high[::-1]
+
+
+def packet_inverse(bands: list[np.ndarray], n: int, depth: int, integer: bool) -> np.ndarray:
+    """Rebuild the n-sample sequence from :func:`packet_forward`'s bands."""
+    out, rest = _inverse(list(bands), n, depth, integer)
+    if rest:
+        raise ValueError("more bands than the packet has")
+    return out
+
+
+def _inverse(bands: list[np.ndarray], n: int, depth: int, integer: bool):
+    if depth == 0 or n < MIN_SPLIT:
+        return bands[0], bands[1:]
+    ns, nd = (n + 1) // 2, n // 2
+    count_d = len(band_sizes(nd, depth - 1))
+    count_s = len(band_sizes(ns, depth - 1))
+    s, _ = _inverse(bands[:count_s], ns, depth - 1, integer)
+    d, _ = _inverse(bands[count_s : count_s + count_d][::-1], nd, depth - 1, integer)
+    merged = merge_int(s, d) if integer else merge_float(s, d)
+    return merged, bands[count_s + count_d :]
+
+
+def band_centres_hz(n: int, depth: int, rate_hz: float) -> np.ndarray:
+    """Nominal centre frequency of each packet band (equal-width bands of the packet)."""
+    count = len(band_sizes(n, depth))
+    width = rate_hz / 2 / count
+    return (np.arange(count) + 0.5) * width

@@ -1,0 +1,304 @@
+"""A JackTrip 1.x peer-to-peer peer: rtai in place of ``jacktrip -s`` or ``jacktrip -c``.
+
+JackTrip's peer-to-peer mode has no handshake: each side sends audio packets from
+its bound port to the other's. The server (``-s``) binds its port (4464) and
+waits; the first datagram tells it the client's address and port, and it sends
+back there. The client (``-c HOST``) binds its own port (4464 too, unless told
+otherwise: ``-B``) and sends to HOST's port (``-P``, 4464). rtai does the same
+with one socket: ``server=True`` waits for the first valid packet and locks onto
+its source, else it sends to ``remote`` from the start.
+
+Received packets go through the same jitter buffer and playout engine as a call
+(:class:`rtai.media.MediaReceiver`), wrapped as RTP inside the process (sequence
+number = JackTrip's, timestamp = blocks since the start) with a private codec
+whose decoder reads JackTrip's sample format. Rate, bit resolution and buffer
+size must match ours (JackTrip itself refuses a rate or resolution mismatch); a
+peer that differs is reported once and its packets are dropped. The exit packet
+(63 x 0xFF) ends the session; ours is sent twice when we stop.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtai.audio.endpoint import Endpoint
+from rtai.codecs import CodecInfo
+from rtai.dsp.conceal import Concealer
+from rtai.jacktrip import protocol as jt
+from rtai.media import MediaReceiver
+from rtai.rtp.packet import RtpPacket
+from rtai.rtp.seq import seq_diff
+
+RING_BLOCKS = 64
+RECV_TIMEOUT_S = 0.01
+INTERNAL_PT = 96
+INTERNAL_SSRC = 1
+
+
+@dataclass
+class JackTripParams:
+    rate_hz: int = 48000
+    channels: int = 2
+    block_frames: int = 128
+    bits: int = 16
+    redundancy: int = 1  # packets per datagram (jacktrip -r)
+
+
+class JackTripDecoder:
+    """The playout side of the private codec: JackTrip audio bytes to float32 blocks."""
+
+    def __init__(self, bits: int, rate_hz: int, channels: int, block_frames: int) -> None:
+        self.bits = bits
+        self.channels = channels
+        self.block_frames = block_frames
+        self._concealer = Concealer(block_frames, channels, rate_hz)
+        self._out = np.zeros((block_frames, channels), dtype=np.float32)
+
+    def decode(self, payload: bytes) -> np.ndarray:
+        block = jt.decode_audio(payload, self.block_frames, self.bits)
+        n = block.shape[1]
+        if n == self.channels:
+            pass
+        elif n > self.channels:
+            block = block[:, : self.channels]
+        else:
+            block = np.repeat(block[:, :1], self.channels, axis=1) if n else self._out * 0
+        self._concealer.good(block, self._out)
+        return self._out
+
+    def conceal(self) -> np.ndarray:
+        self._concealer.conceal(self._out)
+        return self._out
+
+    def recover(self, next_payload: bytes) -> np.ndarray | None:
+        return None
+
+
+def _codec(bits: int) -> CodecInfo:
+    return CodecInfo(
+        name=f"jacktrip-{bits}",
+        payload_type=INTERNAL_PT,
+        make_encoder=None,  # type: ignore[arg-type]  (we packetize ourselves)
+        make_decoder=lambda rate, ch, n: JackTripDecoder(bits, rate, ch, n),
+        clock_rate=lambda rate: rate,
+        check=lambda rate, ch, n: None,
+    )
+
+
+class JackTripPeer:
+    def __init__(
+        self,
+        params: JackTripParams,
+        endpoint: Endpoint,
+        sock,
+        remote: tuple | None,
+        buffer_ms: float = 20.0,
+        seconds: float | None = None,
+    ) -> None:
+        if params.rate_hz not in jt.RATE_CODES:
+            raise ValueError(
+                f"--rate {params.rate_hz}: JackTrip runs at " + ", ".join(map(str, jt.RATE_CODES))
+            )
+        jt.sample_bytes(params.bits)
+        self.params = params
+        self.endpoint = endpoint
+        self.sock = sock
+        self.remote = remote
+        self.server = remote is None
+        self.seconds = seconds
+        self.done = threading.Event()
+        self.exit_status = 0
+        self.reason = ""
+        self.receiver = MediaReceiver(
+            _codec(params.bits),
+            params.rate_hz,
+            params.channels,
+            params.block_frames,
+            INTERNAL_PT,
+            INTERNAL_SSRC,
+            buffer_ms,
+        )
+        self.sent = 0
+        self.received = 0
+        self.mismatched = 0
+        self.malformed = 0
+        self.wrong_source = 0
+        self._seq = 0
+        self._history: list[bytes] = []
+        self._last_seq: int | None = None
+        self._ext = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._warned = False
+        n, ch = params.block_frames, params.channels
+        self._ring = np.zeros((RING_BLOCKS, n, ch), dtype=np.float32)
+        self._w = 0
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    # -- face API ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self.endpoint.start(self._audio)
+        for target, name in ((self._net_loop, "net"), (self._send_loop, "send")):
+            t = threading.Thread(target=target, name=f"rtai-jacktrip-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=3.0)
+        if self.remote is not None:
+            for _ in range(2):
+                self._send(jt.EXIT_PACKET)
+        self.endpoint.stop()
+        self.sock.close()
+        self.done.set()
+
+    def events(self) -> list[str]:
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def summary(self) -> str:
+        c = self.receiver.jitter.counters
+        parts = [f"sent {self.sent} packets", f"received {self.received}"]
+        parts.append(f"played {c.played}, concealed {c.concealed}")
+        for name in ("mismatched", "malformed", "wrong_source"):
+            v = getattr(self, name)
+            if v:
+                parts.append(f"{v} {name.replace('_', ' ')}")
+        return ", ".join(parts)
+
+    # -- audio thread ------------------------------------------------------------------
+
+    def _audio(self, indata: np.ndarray, outdata: np.ndarray, adc_s: float, dac_s: float) -> None:
+        w = self._w
+        self._ring[w % RING_BLOCKS] = indata
+        self._w = w + 1
+        self._q.put(w)
+        with self._lock:
+            block, _ = self.receiver.playout(time.monotonic())
+        outdata[:] = block
+
+    # -- sender thread -----------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.sock.sendto(data, self.remote)
+        except OSError:
+            pass
+
+    def _send_loop(self) -> None:
+        p = self.params
+        while not self._stop.is_set():
+            try:
+                w = self._q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if self._w - w > RING_BLOCKS - 1:
+                self._seq = (self._seq + 1) & 0xFFFF  # lost before sending: a gap
+                continue
+            if self.remote is None:
+                continue  # a server speaks once it has heard its client
+            pkt = jt.build_packet(
+                self._ring[w % RING_BLOCKS],
+                self._seq,
+                time.time_ns() // 1000,
+                p.rate_hz,
+                p.bits,
+                p.channels,
+            )
+            self._seq = (self._seq + 1) & 0xFFFF
+            self._history.insert(0, pkt)
+            del self._history[p.redundancy :]
+            self._send(b"".join(self._history))
+            self.sent += 1
+
+    # -- network thread ----------------------------------------------------------------
+
+    def _net_loop(self) -> None:
+        self.sock.settimeout(RECV_TIMEOUT_S)
+        try:
+            while not self._stop.is_set():
+                try:
+                    data, addr = self.sock.recvfrom(65536)
+                except (TimeoutError, BlockingIOError):
+                    data = None
+                except OSError:
+                    if self._stop.is_set():
+                        return
+                    data = None
+                now = time.monotonic()
+                if data is not None:
+                    self._receive(data, addr, now)
+                if self.seconds is not None and now - self._t0 >= self.seconds:
+                    self._finish("time is up")
+                if self.endpoint.input_finished:
+                    self._finish("the input has been played")
+        except Exception as e:
+            self.exit_status = 1
+            self._finish(f"internal error in the network thread: {e!r}")
+
+    def _receive(self, data: bytes, addr: tuple, now: float) -> None:
+        if self.remote is not None and addr[:2] != self.remote[:2]:
+            self.wrong_source += 1
+            return
+        if jt.is_exit_packet(data):
+            if self.remote is not None:
+                self._finish("the JackTrip peer stopped (exit packet)")
+            return
+        try:
+            packets = jt.parse_datagram(data)
+        except jt.JackTripError:
+            self.malformed += 1
+            return
+        p = self.params
+        h = packets[0].header
+        if (h.rate_hz, h.bits, h.buffer_frames) != (p.rate_hz, p.bits, p.block_frames):
+            self.mismatched += 1
+            if not self._warned:
+                self._warned = True
+                self._events.put(
+                    f"the JackTrip peer sends {h.rate_hz} Hz, {h.bits}-bit, "
+                    f"{h.buffer_frames}-frame packets; we use {p.rate_hz} Hz, {p.bits}-bit, "
+                    f"{p.block_frames} (--rate, --bits, --frame must match its jackd)"
+                )
+            return
+        if self.remote is None:
+            self.remote = addr
+            self._events.put(f"JackTrip peer at {addr[0]} port {addr[1]}")
+        self.received += 1
+        with self._lock:
+            for pkt in reversed(packets):  # oldest first
+                self._insert(pkt, now)
+
+    def _insert(self, pkt: jt.Packet, now: float) -> None:
+        seq = pkt.header.seq
+        if self._last_seq is None:
+            self._last_seq, self._ext = seq, 0
+        else:
+            d = seq_diff(seq, self._last_seq)
+            if d <= 0:
+                return  # an older copy (redundancy) or a duplicate
+            self._ext += d
+            self._last_seq = seq
+        ts = (self._ext * self.params.block_frames) & 0xFFFFFFFF
+        data = RtpPacket(INTERNAL_PT, seq, ts, INTERNAL_SSRC, pkt.audio).serialize()
+        self.receiver.receive(data, now)
+
+    def _finish(self, reason: str) -> None:
+        if not self.done.is_set():
+            self.reason = reason
+            self.done.set()
