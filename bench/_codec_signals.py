@@ -48,7 +48,9 @@ def speech16(seconds: float = 12.0, channels: int = 1) -> np.ndarray:
     rng = np.random.default_rng(2026)
     n = int(seconds * RATE_HZ)
     half = n // 2
-    voice = np.concatenate([speech(RATE_HZ, half / RATE_HZ, 0), speech(RATE_HZ, (n - half) / RATE_HZ, 1)])
+    voice = np.concatenate(
+        [speech(RATE_HZ, half / RATE_HZ, 0), speech(RATE_HZ, (n - half) / RATE_HZ, 1)]
+    )
     voice = voice.astype(np.float64)
     floor = 10 ** (-66 / 20)
     if channels == 1:

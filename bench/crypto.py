@@ -332,13 +332,16 @@ Cost per rejected datagram on the listener of a live encrypted loopback call
 
 {_common.markdown_table(["datagram", "µs each"], rej, "lr")}
 
-Whole cost including the kernel: another process sent {flood["sent"]:,} datagrams
-(half garbage, half forged SRTP) at the listener's port in
-{flood["sent"] / 20000:.0f} s; the listener's network thread used
-{flood["flood_cpu_s"]:.2f} s of CPU against {flood["base_cpu_s"]:.2f} s in as long a
-quiet interval: **{flood["us_per_packet"]:.1f} µs per rejected datagram**. The call
-went on: {flood["concealed"]} blocks concealed of {flood["played"]} played in the
-last snapshot interval.
+Whole cost including the kernel (`recvfrom` and all): another process sent
+{flood["sent"]:,} datagrams (half garbage, half forged SRTP with the caller's SSRC)
+from another port at the listener's port in {flood["sent"] / 20000:.0f} s; the
+listener's network thread used {flood["flood_cpu_s"]:.2f} s of CPU against
+{flood["base_cpu_s"]:.2f} s in as long a quiet interval:
+**{flood["us_per_packet"]:.1f} µs per rejected datagram** (clock ticks of 10 ms, so
+about ±0.2 µs). The listener counted {flood["foreign"]:,} of them as `foreign` (the
+kernel dropped the rest when the socket buffer was full). The call went on:
+{flood["concealed"]} of {flood["played"]} blocks concealed so far in the call
+({100 * flood["concealed"] / max(1, flood["played"]):.2f} %).
 
 A whole call, encrypted and plain side by side (`rtai listen` + `rtai call` as
 processes, a speech file to a file over loopback, `--buffer 40`; CPU is user + system

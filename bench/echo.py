@@ -426,13 +426,14 @@ def main(argv: list[str] | None = None) -> int:
 
 Simulated rooms (`src/rtai/testing/room.py`): far-end speech (espeak-ng) through a
 soft-clipping loudspeaker (`tanh(2x)/2`) and a synthetic impulse response (pure delay,
-then decaying noise with the given RT60; 6 dB echo return loss), plus near-end speech and
-noise. The capture pipeline (`src/rtai/processing.py`) runs exactly as in a call: each
-10 ms callback records the block handed to the output with its DAC time (20 ms after
-capture on this simulated card), and the sender processes the captured block against
-the reference placed by its ADC time. `webrtc` is WebRTC's AEC3 through pywebrtc-audio
-(the default); `numpy` is rtai's fallback (partitioned-block frequency-domain NLMS,
-300 ms tail, no residual-echo suppressor).
+then the direct sound and a decaying noise tail 10 dB below it with the given RT60;
+6 dB echo return loss), plus near-end speech and noise. The capture pipeline
+(`src/rtai/processing.py`) runs exactly as in a call: each 10 ms callback records the
+block handed to the output with its DAC time (20 ms after capture on this simulated
+card), and the sender processes the captured block against the reference placed by its
+ADC time. `webrtc` is WebRTC's AEC3 through pywebrtc-audio
+(the default); `numpy` is rtai's fallback (partitioned-block frequency-domain NLMS over
+a 500 ms tail, then a residual-echo suppressor).
 
 **Single talk.** ERLE = microphone power / output power over the 0.5 s windows where
 the far end talks, from 2 s on; the convergence columns give the start of the first
@@ -455,8 +456,8 @@ coupling: the far end plays, nothing reaches the microphone).
 Where the goal is not met, the rows with a weak or no echo show why: WebRTC's AEC3 in
 its default configuration (pywebrtc-audio exposes no settings) attenuates the near end
 in the bands where the far end is active whether or not any echo is there, so its
-residual-echo suppressor, not the remaining echo, sets the double-talk score; the
-NumPy fallback leaves the echo itself (no suppressor) at its ERLE above.
+residual-echo suppressor, not the remaining echo, sets the double-talk score. The NumPy
+fallback's suppressor is gentler, but its lower ERLE leaves more echo in.
 
 **Noise suppression** (WebRTC NS, level {NS_LEVEL} of 0..3, alone): the conversation
 signal below (talk spurts and pauses) plus noise at the given SNR (white; fan =

@@ -52,7 +52,6 @@ MAX_CORRECTION_PPM = 3000.0
 FORCE_FACTOR = 3.0  # errors this many bands out are corrected even on busy audio
 REWIND_S = 0.5  # how much concealed audio a late packet may take back in auto mode
 QUEUE_AIM_MS = 1.0  # decoded audio left queued when a packet is taken (see _error_ms)
-SHRINK_HYSTERESIS = 0.1  # blocks of room above the target before giving one back
 GROW_TOLERANCE_MS = 0.5  # the queue may fall this far below its aim before stretching
 DEAD_BAND_MS = 0.5  # queue excess left to the drift estimate alone
 
@@ -226,12 +225,9 @@ class PlayoutEngine:
         number of blocks to grow or shrink the take delay by, plus the queue's excess.
         """
         block_ms = 1000.0 * self.block_frames / self.rate_hz
+        # No hysteresis: after a late packet has pushed the take delay a block up, any
+        # room above the target is given back (the target itself moves smoothly).
         blocks = math.ceil((target_ms - take_ms) / block_ms - 1e-9)
-        if blocks <= 0:
-            # Give a block back only with some room, so a target hovering at a block
-            # boundary does not move the delay back and forth.
-            hysteresis = SHRINK_HYSTERESIS * block_ms
-            blocks = min(0, math.ceil((target_ms + hysteresis - take_ms) / block_ms - 1e-9))
         return queued_ms - QUEUE_AIM_MS - blocks * block_ms
 
     def _time_scale(self, block: np.ndarray, error_ms: float, now_s: float) -> np.ndarray:

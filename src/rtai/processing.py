@@ -109,11 +109,18 @@ class WebRtcEngine:
 
 
 class NumpyEngine:
-    """The fallback: a partitioned-block frequency-domain NLMS echo canceller
-    (overlap-save, ``tail_s`` of echo path) and an energy-based speech probability.
+    """The fallback: rtai's own echo canceller in NumPy, and an energy speech detector.
 
-    Enough to take the bulk of a linear echo out; no residual-echo suppressor, no
-    noise suppression, no gain control (those need pywebrtc-audio).
+    * A partitioned-block frequency-domain NLMS filter (overlap-save, 10 ms partitions,
+      ``tail_s`` of echo path) takes the linear echo out.
+    * A residual-echo suppressor takes out what a linear filter cannot (a loudspeaker
+      driven into compression, the tail beyond the filter): per frequency bin, the
+      residual is estimated as ``leak`` times the filter's own echo estimate, ``leak``
+      being learned from how the error's power spectrum follows the estimate's; the bin
+      is attenuated by a Wiener-like gain (floor ``floor_db``). It works on 20 ms
+      sqrt-Hann windows with a 10 ms hop, so it delays the output by 10 ms.
+
+    No noise suppression and no gain control (those need pywebrtc-audio).
     """
 
     name = "numpy"
@@ -123,8 +130,11 @@ class NumpyEngine:
         rate_hz: int,
         channels: int,
         opts: ProcessingOptions,
-        tail_s: float = 0.3,
+        tail_s: float = 0.5,
         step: float = 0.5,
+        floor_db: float = -40.0,
+        oversub: float = 4.0,
+        reg_rel: float = 0.01,
     ) -> None:
         self.frame_frames = f = rate_hz // 100
         self.channels = channels
@@ -135,11 +145,21 @@ class NumpyEngine:
         self._w = np.zeros((channels, self.partitions, bins), dtype=np.complex128)
         self._x_hist = np.zeros((channels, self.partitions, bins), dtype=np.complex128)
         self._x_prev = np.zeros((channels, f))
-        self._power = np.full((channels, bins), 1e-6)
+        # residual-echo suppressor state
+        self._win = np.sqrt(np.hanning(2 * f + 1)[: 2 * f])  # periodic: sums to 1 at 50 %
+        self._e_prev = np.zeros((channels, f))
+        self._y_prev = np.zeros((channels, f))
+        self._ola = np.zeros((channels, f))
+        self._ey = np.full((channels, bins), 1e-9)  # smoothed |E|^2 |Y|^2
+        self._yy = np.full((channels, bins), 1e-9)  # smoothed |Y|^4
+        self._gain = np.ones((channels, bins))
+        self._floor = 10 ** (floor_db / 20)
+        self.oversub = oversub
+        self.reg_rel = reg_rel
         self._floor_db = -90.0
         self.speech_probability = 0.0
 
-    def _cancel(self, c: int, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+    def _cancel(self, c: int, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         f = self.frame_frames
         x = np.concatenate([self._x_prev[c], far])
         self._x_prev[c] = far
@@ -150,12 +170,11 @@ class NumpyEngine:
         Y = np.sum(self._w[c] * hist, axis=0)
         y = np.fft.irfft(Y)[f:]
         e = near - y
-        p = self._power[c]
-        p *= 0.9
-        p += 0.1 * np.abs(X) ** 2
-        # Normalise by the far-end power over the whole tail; the regulariser keeps the
-        # step small while the far end is quiet (nothing to learn, double talk likely).
-        norm = p * self.partitions + 1e-3 * (2 * f)
+        # Normalise by the far-end power in the whole tail the filter spans; the
+        # regulariser keeps the step small while the far end is quiet (nothing to
+        # learn, and double talk likely).
+        norm = np.sum(hist.real**2 + hist.imag**2, axis=0)
+        norm += self.reg_rel * float(np.mean(norm)) + 1e-6 * (2 * f)
         E = np.fft.rfft(np.concatenate([np.zeros(f), e]))
         G = self.step * E / norm
         grad = np.conj(hist) * G
@@ -163,14 +182,38 @@ class NumpyEngine:
         g = np.fft.irfft(grad, axis=-1)
         g[:, f:] = 0.0
         self._w[c] += np.fft.rfft(g, axis=-1)
-        return e
+        return e, y
+
+    def _suppress(self, c: int, e: np.ndarray, y: np.ndarray) -> np.ndarray:
+        f = self.frame_frames
+        win = self._win
+        Ew = np.fft.rfft(win * np.concatenate([self._e_prev[c], e]))
+        Yw = np.fft.rfft(win * np.concatenate([self._y_prev[c], y]))
+        self._e_prev[c] = e
+        self._y_prev[c] = y
+        pe, py = np.abs(Ew) ** 2, np.abs(Yw) ** 2
+        # How much of the estimated echo is left in the error: the regression of the
+        # error's power on the estimate's, over all bins, smoothed over ~0.5 s.
+        self._ey[c] = 0.95 * self._ey[c] + 0.05 * pe * py
+        self._yy[c] = 0.95 * self._yy[c] + 0.05 * py * py
+        leak = float(np.clip(np.sum(self._ey[c]) / np.sum(self._yy[c]), 0.005, 0.5))
+        residual = self.oversub * leak * py
+        gain = np.clip(1.0 - residual / (pe + 1e-12), self._floor, 1.0)
+        # Release slowly (a decaying echo tail), attack at once.
+        gain = np.minimum(gain, 0.6 * self._gain[c] + 0.4 * gain)
+        self._gain[c] = gain
+        out = win * np.fft.irfft(gain * Ew)
+        frame = out[:f] + self._ola[c]
+        self._ola[c] = out[f:]
+        return frame
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         near64 = near.astype(np.float64)
         if self.aec:
             out = np.empty_like(near64)
             for c in range(self.channels):
-                out[:, c] = self._cancel(c, near64[:, c], far[:, c].astype(np.float64))
+                e, y = self._cancel(c, near64[:, c], far[:, c].astype(np.float64))
+                out[:, c] = self._suppress(c, e, y)
         else:
             out = near64
         level_db = 10 * math.log10(float(np.mean(out**2)) + 1e-12)
@@ -183,6 +226,67 @@ class NumpyEngine:
     @property
     def gain_db(self) -> float | None:
         return None
+
+
+class RtaiEngine:
+    """rtai's own echo canceller (:class:`~rtai.dsp.aec.EchoCanceller`: two-path
+    frequency-domain filter with a loudspeaker non-linearity model and a gentle
+    residual-echo suppressor), then WebRTC's noise suppression and gain control
+    (pywebrtc-audio's AudioProcessor with its AEC3 off) when that is installed."""
+
+    name = "rtai"
+
+    def __init__(
+        self,
+        rate_hz: int,
+        channels: int,
+        opts: ProcessingOptions,
+        tail_s: float = 0.6,
+        **aec_kwargs,
+    ) -> None:
+        from rtai.dsp.aec import EchoCanceller
+
+        self.frame_frames = f = rate_hz // 100
+        self.channels = channels
+        self.aec = opts.aec
+        partitions = max(1, math.ceil(tail_s * rate_hz / f))
+        self._cancellers = (
+            [EchoCanceller(f, partitions, **aec_kwargs) for _ in range(channels)]
+            if opts.aec
+            else []
+        )
+        self._agc = opts.agc and _webrtc is not None
+        self._ap = None
+        if _webrtc is not None and (opts.ns or opts.agc or opts.vad):
+            self._ap = _webrtc.AudioProcessor(
+                sample_rate=rate_hz,
+                num_channels=channels,
+                echo_cancellation=False,
+                noise_suppression=opts.ns,
+                auto_gain_control=opts.agc,
+                ns_level=NS_LEVEL,
+            )
+        self._floor_db = -90.0
+        self.speech_probability = 0.0
+
+    @property
+    def gain_db(self) -> float | None:
+        return float(self._ap.gain_db) if self._agc and self._ap is not None else None
+
+    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        out = near.astype(np.float64)
+        for c, canceller in enumerate(self._cancellers):
+            out[:, c] = canceller.process(out[:, c], far[:, c].astype(np.float64))
+        out32 = out.astype(np.float32)
+        if self._ap is not None:
+            out32 = self._ap.process(out32.reshape(-1), None).reshape(-1, self.channels)
+            self.speech_probability = float(self._ap.speech_probability)
+        else:
+            level_db = 10 * math.log10(float(np.mean(out**2)) + 1e-12)
+            self._floor_db = min(level_db, self._floor_db + 0.05)
+            over = level_db - self._floor_db
+            self.speech_probability = float(min(1.0, max(0.0, (over - 6.0) / 12.0)))
+        return out32
 
 
 def measure_delay_frames(engine: Engine, channels: int) -> int:
@@ -201,6 +305,8 @@ def measure_delay_frames(engine: Engine, channels: int) -> int:
 
 def make_engine(rate_hz: int, channels: int, opts: ProcessingOptions) -> Engine:
     """The WebRTC engine when available (or asked for), else the NumPy fallback."""
+    if opts.engine == "rtai":
+        return RtaiEngine(rate_hz, channels, opts)
     if opts.engine == "webrtc" or (opts.engine == "auto" and webrtc_available()):
         return WebRtcEngine(rate_hz, channels, opts)
     return NumpyEngine(rate_hz, channels, opts)

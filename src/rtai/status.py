@@ -13,6 +13,10 @@ def status_line(s: dict) -> Text:
     """Render one statistics snapshot as a single line."""
     t = Text()
     t.append(f"{s.get('state', ''):8} ", style="bold")
+    if s.get("code") and not s.get("call"):  # what the next caller must give
+        t.append(f"code {s['code']}  ", style="bold cyan")
+    elif s.get("encrypted") is False:
+        t.append("UNENCRYPTED  ", style="bold yellow")
     talk = s.get("talk")
     if talk and talk != "open":  # muted, ptt (waiting for the key) or talk (ptt on)
         t.append(f"[{talk.upper()}] ", style="bold red" if talk != "talk" else "bold green")

@@ -1,7 +1,8 @@
 """System tests: plain RTP between rtai and real third-party programs, over loopback.
 
 ffmpeg sends L16 and Opus RTP (read from a WAV file, paced with ``-re``, its own
-SDP file describing the stream) to ``rtai receive``; ``rtai send`` sends to ffmpeg
+SDP file describing the stream) to ``rtai receive``, and so does GStreamer
+(rtpL16pay, opusenc ! rtpopuspay); ``rtai send`` sends to ffmpeg
 (reading the SDP rtai wrote) and to GStreamer (udpsrc, rtpjitterbuffer,
 depayloader, opusdec). Each side writes a WAV file that is compared with the
 source by cross-correlation, and for Opus also by PESQ when it is installed.
@@ -9,6 +10,7 @@ source by cross-correlation, and for Opus also by PESQ when it is installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -97,6 +99,14 @@ def _pesq_wb(ref: np.ndarray, out: np.ndarray) -> float | None:
     return float(pesq(16000, r, d, "wb"))
 
 
+def _report(codec: str, lag: int, corr: float, ref: np.ndarray, got: np.ndarray) -> None:
+    """The measured figures, shown with ``pytest -s`` (docs/interop.md quotes them)."""
+    score = _pesq_wb(ref, _mono(got)) if codec == "opus" else None
+    pesq = f", PESQ-WB {score:.2f}" if score is not None else ""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    print(f"{test}: lag {lag} samples, correlation {corr:.4f}{pesq}")
+
+
 def _mono(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 1 else x.mean(axis=1)
 
@@ -138,6 +148,7 @@ def test_ffmpeg_sends_rtp_to_rtai_receive(tmp_path, source_wav, codec):
     got, rate = sf.read(out, dtype="float32")
     assert rate == RATE
     lag, corr = aligned_correlation(ref, _mono(got))
+    _report(codec, lag, corr, ref, got)
     if codec == "pcm":
         assert corr >= 0.99, (lag, corr, tail)
     else:
@@ -180,6 +191,7 @@ def test_rtai_sends_rtp_to_ffmpeg(tmp_path, source_wav, codec):
     got, rate = sf.read(out, dtype="float32")
     assert rate == RATE and len(got) > 0.9 * len(ref), (rate, len(got), ff.stderr.read())
     lag, corr = aligned_correlation(ref, _mono(got))
+    _report(codec, lag, corr, ref, got)
     if codec == "pcm":
         assert corr >= 0.99, (lag, corr)
     else:
@@ -236,6 +248,7 @@ def test_rtai_sends_rtp_to_gstreamer(tmp_path, source_wav, codec):
     got, rate = sf.read(out, dtype="float32")
     assert rate == RATE and len(got) > 0.9 * len(ref), (rate, len(got))
     lag, corr = aligned_correlation(ref, _mono(got))
+    _report(codec, lag, corr, ref, got)
     if codec == "pcm":
         assert corr >= 0.99, (lag, corr)
     else:
@@ -243,6 +256,43 @@ def test_rtai_sends_rtp_to_gstreamer(tmp_path, source_wav, codec):
         score = _pesq_wb(ref, _mono(got))
         if score is not None:
             assert score >= 3.5, score
+
+
+@pytest.mark.skipif(shutil.which("gst-launch-1.0") is None, reason="GStreamer is not installed")
+@pytest.mark.parametrize("codec", ["pcm", "opus"])
+def test_gstreamer_sends_rtp_to_rtai_receive(tmp_path, source_wav, codec):
+    src, ref = source_wav
+    port = _free_port_pair()
+    out = tmp_path / "rtai.wav"
+    if codec == "pcm":
+        tail = ["audio/x-raw,format=S16BE,rate=48000,channels=1", "!", "rtpL16pay", "pt=96"]
+        opts = ["--codec", "pcm", "--pt", "96", "--rate", "48000", "--channels", "1"]
+    else:
+        tail = ["audio/x-raw,rate=48000,channels=1", "!", "opusenc", "bitrate=64000", "!",
+                "rtpopuspay", "pt=111"]  # fmt: skip
+        opts = ["--codec", "opus", "--pt", "111"]
+    recv = subprocess.Popen(
+        _rtai("receive", "--insecure", *opts, "--port", str(port), "--bind", "127.0.0.1",
+              "--output", str(out), "--idle", "1.5", "--seconds", "30"),
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_line(recv, "waiting for")
+        # udpsink sync=true (its default) paces the file in real time.
+        subprocess.run(
+            ["gst-launch-1.0", "-q", "filesrc", f"location={src}", "!", "wavparse", "!",
+             "audioconvert", "!", "audioresample", "!", *tail, "!", "udpsink",
+             "host=127.0.0.1", f"port={port}"],
+            check=True, timeout=30,
+        )  # fmt: skip
+        assert recv.wait(timeout=20) == 0, recv.stderr.read()
+    finally:
+        if recv.poll() is None:
+            recv.kill()
+    got, _ = sf.read(out, dtype="float32")
+    lag, corr = aligned_correlation(ref, _mono(got))
+    _report(codec, lag, corr, ref, got)
+    assert corr >= (0.99 if codec == "pcm" else 0.95), (lag, corr)
 
 
 def _wait_line_stdout(proc: subprocess.Popen, words: str, timeout_s: float = 20.0) -> None:

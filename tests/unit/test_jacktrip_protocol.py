@@ -98,3 +98,37 @@ def test_garbage_raises_only_jacktrip_error(data):
 def test_header_round_trip(ts, seq, frames, rate, bits, cin, cout):
     h = jt.Header(ts, seq, frames, rate, bits, cin, cout)
     assert jt.parse_header(h.pack()) == h
+
+
+# -- the peer's re-cutting of other block sizes (pure part of jacktrip/session.py) ------
+
+
+def test_recutter_joins_small_blocks_and_splits_large_ones():
+    from rtai.jacktrip.session import Recutter
+
+    x = np.arange(1000, dtype=np.float32)[:, None]
+    r = Recutter(128, 1)
+    out = []
+    for pos in range(0, 960, 64):  # a peer with 64-frame packets
+        out += r.push(pos, x[pos : pos + 64])
+    assert [i for i, _ in out] == list(range(7))
+    assert np.array_equal(np.concatenate([b for _, b in out]), x[:896])
+    r = Recutter(64, 1)
+    out = r.push(0, x[:256])  # a peer with 256-frame packets
+    assert [i for i, _ in out] == [0, 1, 2, 3]
+
+
+def test_recutter_gap_and_late_block():
+    from rtai.jacktrip.session import Recutter
+
+    r = Recutter(100, 1)
+    ones = np.ones((60, 1), dtype=np.float32)
+    assert r.push(0, ones) == []
+    out = r.push(240, 2 * ones)  # 60..239 lost: block 0 ends partly filled, 1 is missing
+    assert [i for i, _ in out] == [0, 2]
+    assert out[0][1][:60, 0].tolist() == [1.0] * 60 and out[0][1][60:, 0].tolist() == [0.0] * 40
+    assert out[1][1][:40, 0].tolist() == [0.0] * 40 and out[1][1][40:, 0].tolist() == [2.0] * 60
+    assert r.push(0, ones) == []  # late: before the cursor
+    assert r.push(300, 3 * ones) == []
+    ((i, b),) = r.push(360, 4 * ones[:40])
+    assert i == 3 and b[:60, 0].tolist() == [3.0] * 60 and b[60:, 0].tolist() == [4.0] * 40

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rtai.rtp.normalize import StreamNormalizer, pcm_block_from
 from rtai.rtp.packet import RtpPacket, parse_rtp
@@ -66,3 +68,12 @@ def test_opus_timestamps_follow_sequence_numbers_not_the_sender():
     assert [g.timestamp for g in got] == [0, 960, 1920]
     assert [g.sequence_number for g in got] == [65535, 0, 1]
     assert not any(g.marker for g in got)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=80), max_size=20), st.sampled_from(["pcm", "opus"]))
+def test_garbage_never_raises(datagrams, codec):
+    n = StreamNormalizer(codec, 97, 2, 64, 48000, 96)
+    for d in datagrams:
+        for out in n.push(b"\x80\x61" + d):
+            assert parse_rtp(out).payload_type == 96

@@ -128,3 +128,26 @@ def test_processing_defaults_follow_the_input_kind():
     off = options_from_args(parser.parse_args(["--no-aec", "--no-vad"]))
     assert not off.aec and off.ns and not off.vad
     assert device_input("2") and device_input("rigA") and not device_input("tone:440")
+
+
+def test_held_blocks_move_the_rtp_timestamp_on_and_mark_the_next_talkspurt():
+    from rtai import codecs
+    from rtai.adapt import Limits, PathAdapter
+    from rtai.codecs import EncoderSettings
+    from rtai.media import MediaSender
+    from rtai.rtp.packet import parse_rtp
+
+    info = codecs.get_codec("pcm")
+    base = EncoderSettings()
+    adapter = PathAdapter(base, Limits(base.bitrate_bps, 12000, adaptive=False, redundancy=0))
+    tx = MediaSender(info, RATE, 1, 128, info.payload_type, 1, adapter)
+    block = np.zeros((128, 1), dtype=np.float32)
+    first = parse_rtp(tx.packetize(block, None))
+    second = parse_rtp(tx.packetize(block, None))
+    for _ in range(5):
+        tx.silence()
+    third = parse_rtp(tx.packetize(block, None))
+    assert first.marker and not second.marker and third.marker
+    assert (third.timestamp - second.timestamp) % 2**32 == 6 * 128
+    assert (third.sequence_number - second.sequence_number) % 2**16 == 1
+    assert tx.counters.dtx_skipped == 5 and tx.counters.sent == 3

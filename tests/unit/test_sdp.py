@@ -56,6 +56,30 @@ GST_STYLE = (
 )
 
 
+# Written by VLC 3.0.24 (Debian 12), `--sout '#transcode{acodec=s16b}:rtp{...,sdp=...}'`:
+# the rtpmap gives no channel count (1 by RFC 4566), the origin is a host name.
+VLC_L16 = """v=0
+o=- 17199882520208855461 17199882520208855461 IN IP4 vm
+s=Unnamed
+i=N/A
+c=IN IP4 127.0.0.1
+t=0 0
+a=tool:vlc 3.0.24
+a=recvonly
+a=type:broadcast
+a=charset:UTF-8
+m=audio 47300 RTP/AVP 96
+b=AS:768
+b=RR:0
+a=rtpmap:96 L16/48000
+"""
+
+
+def test_vlc_l16_without_channel_count():
+    s = parse_sdp(VLC_L16)
+    assert (s.codec, s.payload_type, s.clock_hz, s.channels, s.port) == ("pcm", 96, 48000, 1, 47300)
+
+
 def test_ffmpeg_l16():
     s = parse_sdp(FFMPEG_L16)
     assert (s.codec, s.payload_type, s.clock_hz, s.channels) == ("pcm", 97, 48000, 1)

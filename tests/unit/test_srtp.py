@@ -99,6 +99,19 @@ def test_rollover_counter_at_the_sequence_wrap():
     assert e.value.kind == "replayed"
 
 
+def test_first_packet_received_after_the_senders_wrap_still_opens():
+    keys = _keys(9)
+    tx = SrtpSender(keys)
+    sealed = [tx.protect_rtp(_rtp((65530 + i) & 0xFFFF)) for i in range(12)]
+    rx = SrtpReceiver(keys, 1234)  # the six packets before the wrap were lost
+    for p in sealed[6:]:
+        rx.unprotect_rtp(p)
+    assert rx.roc == 1
+    assert rx.unprotect_rtp(sealed[2]) == _rtp(65532)  # late, from before the wrap
+    with pytest.raises(SrtpError):
+        rx.unprotect_rtp(sealed[2])
+
+
 def test_estimate_index_follows_rfc3711():
     assert estimate_index(0, 100, 101) == 101
     assert estimate_index(0, 65535, 0) == 1 << 16

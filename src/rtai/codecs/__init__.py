@@ -121,6 +121,30 @@ def _register_builtin() -> None:
             has_fec=True,
         )
     )
+    from rtai.codecs import lossless
+
+    register(
+        CodecInfo(
+            name="lossless",
+            payload_type=lossless.LOSSLESS_PAYLOAD_TYPE,
+            make_encoder=lossless.LosslessEncoder,
+            make_decoder=lossless.LosslessDecoder,
+            clock_rate=lambda rate_hz: rate_hz,
+            check=lossless.check,
+        )
+    )
+    from rtai.codecs import perceptual
+
+    register(
+        CodecInfo(
+            name="perceptual",
+            payload_type=perceptual.PERCEPTUAL_PAYLOAD_TYPE,
+            make_encoder=perceptual.PerceptualEncoder,
+            make_decoder=perceptual.PerceptualDecoder,
+            clock_rate=lambda rate_hz: rate_hz,
+            check=perceptual.check,
+        )
+    )
 
 
 _register_builtin()

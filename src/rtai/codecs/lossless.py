@@ -49,7 +49,7 @@ SHIFT_BITS = 5
 ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
-LIFT_DEPTHS = (1, 2, 3)
+LIFT_DEPTHS = (1, 2)
 
 
 def check(rate_hz: int, channels: int, block_frames: int) -> str | None:
@@ -97,60 +97,49 @@ def _wasted_bits(x: np.ndarray) -> int:
     return (acc & -acc).bit_length() - 1
 
 
-def _best_fixed_order(x: np.ndarray) -> tuple[int, int]:
-    """(order, estimated bits) of the cheapest polynomial predictor for x (quick)."""
-    best_order, best_bits = 0, rice.estimate_bits(x)
-    d = x
-    for k in range(1, min(MAX_FIXED_ORDER, x.size - 1) + 1):
-        d = np.diff(d)
-        bits = rice.estimate_bits(d) + k * 8  # warm-up values
-        if bits < best_bits:
-            best_order, best_bits = k, bits
-    return best_order, best_bits
-
-
 def _warmup_bits(warm: np.ndarray) -> int:
     return WARMUP_WIDTH_BITS + warm.size * rice.bit_length(rice.zigzag(warm)) if warm.size else 0
 
 
-def _plan_channel(x: np.ndarray) -> tuple[int, int, int, list[rice.Plan], np.ndarray]:
-    """The cheapest coding of one (shifted) channel: (bits, order, lift depth, plans, warm-up).
+def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
+    """The cheapest coding of one (shifted) channel: (bits, order, lift depth, plan, warm-up).
 
-    Every polynomial order is costed exactly; the lifting packet (depths 1 and 2) is
-    tried on the residual of the best order and the one below it."""
+    Candidates are ranked by quick estimates (every polynomial order; the lifting
+    packet at each depth over the residual of the best order and the one below), and
+    the best of each kind is then costed exactly."""
     n = x.size
     diffs = [x]
     for _ in range(min(MAX_FIXED_ORDER, n - 1)):
         diffs.append(np.diff(diffs[-1]))
     warms = [np.array([d[0] for d in diffs[:k]], dtype=np.int64) for k in range(len(diffs))]
-    est = [rice.estimate_bits(d) + _warmup_bits(warms[k]) for k, d in enumerate(diffs)]
-    best = None
-    for k in np.argsort(est)[:2].tolist():  # exact costs for the two best guesses
-        plan = rice.Plan(diffs[k])
-        bits = plan.bits + _warmup_bits(warms[k])
-        if best is None or bits < best[0]:
-            best = (bits, k, 0, [plan], warms[k])
-    top = best[1]
+    est = [
+        rice.estimate_bounds(d, rice.partition_bounds(d.size, 3 if d.size >= 64 else 0))
+        + _warmup_bits(warms[k])
+        for k, d in enumerate(diffs)
+    ]
+    top = int(np.argmin(est))
+    plan = rice.Plan(diffs[top])
+    best = (plan.bits + _warmup_bits(warms[top]), top, 0, plan, warms[top])
+    lifted = None
     for k in sorted({top, max(top - 1, 0)}):
-        d = diffs[k]
-        for depth in LIFT_DEPTHS:
-            if d.size < wavelet.MIN_SPLIT << (depth - 1):
+        bands = [diffs[k]]
+        for depth in LIFT_DEPTHS:  # each depth splits the last one's bands (order aside)
+            if diffs[k].size < wavelet.MIN_SPLIT << depth:
                 break
-            bands = wavelet.packet_forward(d, depth, integer=True)
-            plans = [rice.Plan(b, max_order=3) for b in bands]
-            bits = sum(p.bits for p in plans) + _warmup_bits(warms[k]) + LIFT_BITS
-            if bits < best[0]:
-                best = (bits, k, depth, plans, warms[k])
+            bands = [part for b in bands for part in wavelet.split_int(b)]
+            base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
+            guess = rice.estimate_bounds(np.concatenate(bands), base) + _warmup_bits(warms[k])
+            if lifted is None or guess < lifted[0]:
+                lifted = (guess, k, depth)
+    if lifted is not None and lifted[0] < est[top]:
+        _, k, depth = lifted
+        bands = wavelet.packet_forward(diffs[k], depth, integer=True)
+        base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
+        plan = rice.BoundsPlan(np.concatenate(bands), base)
+        bits = plan.bits + _warmup_bits(warms[k]) + LIFT_BITS
+        if bits < best[0]:
+            best = (bits, k, depth, plan, warms[k])
     return best
-
-
-def _plan_channel_any(x, side, depth):
-    width = depth + 1 if side else depth
-    if np.all(x == x[0]):
-        return (TYPE_BITS + width,)
-    shift = _wasted_bits(x)
-    b = _plan_channel(x >> shift)
-    return (b[0] + 10,)
 
 
 def _encode_channel(w: rice.BitWriter, x: np.ndarray, width: int) -> None:
@@ -160,7 +149,7 @@ def _encode_channel(w: rice.BitWriter, x: np.ndarray, width: int) -> None:
         w.write_signed(int(x[0]), width)
         return
     shift = _wasted_bits(x)
-    _, order, depth, plans, warm = _plan_channel(x >> shift)
+    _, order, depth, plan, warm = _plan_channel(x >> shift)
     w.write(LIFTED if depth else FIXED, TYPE_BITS)
     w.write(shift, SHIFT_BITS)
     w.write(order, ORDER_BITS)
@@ -171,7 +160,8 @@ def _encode_channel(w: rice.BitWriter, x: np.ndarray, width: int) -> None:
         w.write_array(wz, ww)
     if depth:
         w.write(depth, LIFT_BITS)
-    for plan in plans:
+        plan.write(w)
+    else:
         rice.write(w, plan)
 
 
@@ -184,9 +174,7 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
     shift = r.read(SHIFT_BITS)
     order = r.read(ORDER_BITS)
     if shift >= width or order > MAX_FIXED_ORDER or order >= n:
-        raise CodecError(
-            f"corrupt lossless payload: shift {shift}, order {order} for {n} samples"
-        )
+        raise CodecError(f"corrupt lossless payload: shift {shift}, order {order} for {n} samples")
     cw = width - shift
     warm = np.zeros(order, dtype=np.int64)
     if order:
@@ -202,7 +190,9 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
         if depth not in LIFT_DEPTHS:
             raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
         sizes = wavelet.band_sizes(m, depth)
-        bands = [rice.decode(r, size, max_width=cw + order + 2 + depth) for size in sizes]
+        base = np.concatenate([[0], np.cumsum(sizes)])
+        joined = rice.decode_split(r, base, max_width=cw + order + 2 + depth)
+        bands = np.split(joined, base[1:-1])
         residual = wavelet.packet_inverse(bands, m, depth, integer=True)
     x = _unfixed(warm, residual, cw)
     low, high = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
@@ -235,7 +225,9 @@ def _unstereo(a: np.ndarray, b: np.ndarray, mode: int) -> tuple[np.ndarray, np.n
 
 
 def _header(depth: int, mode: int, verbatim: bool, channels: int) -> int:
-    return (VERSION << 6) | ((depth == 24) << 5) | (mode << 3) | (verbatim << 2) | (channels - 1) << 1
+    return (
+        (VERSION << 6) | ((depth == 24) << 5) | (mode << 3) | (verbatim << 2) | (channels - 1) << 1
+    )
 
 
 def encode_ints(x: np.ndarray, depth: int) -> bytes:
@@ -257,9 +249,11 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
             "M": (x[:, 0] + x[:, 1]) >> 1,
             "S": x[:, 0] - x[:, 1],
         }
-        est = {name: (0, _plan_channel_any(v, name == 'S', depth)[0]) for name, v in cands.items()}
+        # Second differences stand in for each channel's coded residual.
+        order = min(2, frames - 1)
+        est = {name: rice.estimate_bits(np.diff(v, order)) for name, v in cands.items()}
         pairs = {INDEPENDENT: "LR", LEFT_SIDE: "LS", SIDE_RIGHT: "SR", MID_SIDE: "MS"}
-        mode = min(pairs, key=lambda m: est[pairs[m][0]][1] + est[pairs[m][1]][1])
+        mode = min(pairs, key=lambda m: est[pairs[m][0]] + est[pairs[m][1]])
     w = rice.BitWriter()
     w.write(_header(depth, mode, False, channels), 8)
     coded = _stereo_channels(x, mode) if channels == 2 else (x[:, 0],)

@@ -204,8 +204,11 @@ class _Costs:
     def table(self, order: int) -> tuple[np.ndarray, np.ndarray]:
         """(best cost per partition, its parameter) for one partition order; parameter
         ESCAPE means fixed width."""
+        return self.table_bounds(partition_bounds(self.u.size, order))
+
+    def table_bounds(self, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same for explicit partition bounds (start indices, then n)."""
         u, ks = self.u, self.ks
-        bounds = partition_bounds(u.size, order)
         counts = np.diff(bounds).astype(np.float64)
         quot = self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]  # (K, P)
         rice = quot.astype(np.float64) + counts[None, :] * (ks[:, None].astype(np.float64) + 1)
@@ -253,6 +256,63 @@ def estimate_bits(x: np.ndarray) -> int:
     return int((u >> np.uint64(k)).sum()) + u.size * (k + 1)
 
 
+def estimate_bounds(x: np.ndarray, bounds: np.ndarray) -> float:
+    """A quick cost of signed ``x`` with one Rice parameter per partition, for choosing
+    between codings: k from each partition's mean, floor(u / 2**k) taken as u / 2**k."""
+    u = zigzag(x).astype(np.float64)
+    if u.size == 0:
+        return 0.0
+    counts = np.diff(bounds).astype(np.float64)
+    sums = np.add.reduceat(u, bounds[:-1])
+    mean = sums / np.maximum(counts, 1.0)
+    k = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K)
+    return float(np.sum(counts * (k + 1.0) + sums / 2.0**k) + PARAM_BITS * counts.size)
+
+
+def split_bounds(base: np.ndarray, split: int) -> np.ndarray:
+    """Each partition of ``base`` cut into 2**split near-equal parts."""
+    base = np.asarray(base, dtype=np.int64)
+    parts = 1 << split
+    starts, lengths = base[:-1], np.diff(base)
+    inner = starts[:, None] + (np.arange(parts)[None, :] * lengths[:, None]) // parts
+    return np.concatenate([inner.ravel(), base[-1:]])
+
+
+SPLIT_BITS = 2
+
+
+class BoundsPlan:
+    """Coding of a sequence with known natural partitions (e.g. wavelet bands), each cut
+    again into 2**split parts, split 0..3 chosen by cost."""
+
+    def __init__(self, x: np.ndarray, base: np.ndarray, min_partition: int = 8) -> None:
+        self.costs = _Costs(zigzag(x))
+        self.base = np.asarray(base, dtype=np.int64)
+        shortest = int(np.diff(self.base).min()) if self.base.size > 1 else 0
+        best = None
+        for split in range(1 << SPLIT_BITS):
+            if split and shortest >> split < min_partition:
+                break
+            cost, _ = self.costs.table_bounds(split_bounds(self.base, split))
+            bits = int(cost.sum()) + SPLIT_BITS
+            if best is None or bits < best[0]:
+                best = (bits, split)
+        self.bits, self.split = best if best is not None else (SPLIT_BITS, 0)
+
+    def write(self, w: BitWriter) -> None:
+        w.write(self.split, SPLIT_BITS)
+        _write_body(w, self.costs, split_bounds(self.base, self.split))
+
+
+def decode_split(r: BitReader, base: np.ndarray, max_width: int = 40) -> np.ndarray:
+    """Read what :meth:`BoundsPlan.write` wrote for these base partitions."""
+    split = r.read(SPLIT_BITS)
+    base = np.asarray(base, dtype=np.int64)
+    if base.size > 1 and int(np.diff(base).min()) >> split < 1:
+        raise CodecError(f"corrupt payload: split {split} leaves empty partitions")
+    return decode_bounds(r, split_bounds(base, split), max_width)
+
+
 class Plan:
     """How a sequence will be coded: its partition order and cost in bits."""
 
@@ -261,18 +321,28 @@ class Plan:
         self.bits, self.order = _choose(self.costs, max_order, min_partition)
 
 
-def encode(w: BitWriter, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16) -> None:
+def encode(
+    w: BitWriter, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16
+) -> None:
     """Append signed integers ``x`` (int64) to ``w`` in the layout described above."""
     write(w, Plan(x, max_order, min_partition))
 
 
 def write(w: BitWriter, plan: Plan) -> None:
     """Append a planned sequence to ``w``."""
-    costs, order = plan.costs, plan.order
-    _, params = costs.table(order)
+    w.write(plan.order, ORDER_BITS)
+    _write_body(w, plan.costs, partition_bounds(plan.costs.u.size, plan.order))
+
+
+def encode_bounds(w: BitWriter, x: np.ndarray, bounds: np.ndarray) -> None:
+    """Append ``x`` with one parameter per given partition (no order field): for data
+    whose natural partitions the decoder knows, like wavelet bands."""
+    _write_body(w, _Costs(zigzag(x)), np.asarray(bounds, dtype=np.int64))
+
+
+def _write_body(w: BitWriter, costs: _Costs, bounds: np.ndarray) -> None:
+    _, params = costs.table_bounds(bounds)
     u = costs.u
-    bounds = partition_bounds(u.size, order)
-    w.write(order, ORDER_BITS)
     low_widths = np.empty(u.size, dtype=np.int64)
     unary = np.ones(u.size, dtype=bool)
     for p, k in enumerate(params.tolist()):
@@ -298,10 +368,15 @@ def decode(r: BitReader, n: int, max_width: int = 40) -> np.ndarray:
     order = r.read(ORDER_BITS)
     if (1 << order) > max(n, 1):
         raise CodecError(f"corrupt payload: {1 << order} partitions for {n} values")
-    bounds = partition_bounds(n, order)
+    return decode_bounds(r, partition_bounds(n, order), max_width)
+
+
+def decode_bounds(r: BitReader, bounds: np.ndarray, max_width: int = 40) -> np.ndarray:
+    """Read what :func:`encode_bounds` wrote for these partition bounds."""
+    n = int(bounds[-1])
     low_widths = np.empty(n, dtype=np.int64)
     unary = np.ones(n, dtype=bool)
-    for p in range(1 << order):
+    for p in range(len(bounds) - 1):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
         k = r.read(PARAM_BITS)
         if k == ESCAPE:

@@ -17,7 +17,8 @@ float form has no rounding and reconstructs to float precision: the perceptual c
 uses it. A packet of depth D splits every band again, D times, into up to 2**D bands
 ordered from the lowest frequencies up (the high band of a split is spectrally
 reversed, so children of a high band are swapped to keep the order by frequency).
-Sequences shorter than 4 are not split further.
+Sequences shorter than 4 are not split further. Every function works along the first
+axis, so (frames, channels) arrays transform all channels at once.
 """
 
 from __future__ import annotations
@@ -56,40 +57,40 @@ class _Taps:
 
 def split_int(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One reversible integer lifting level: (low, high)."""
-    t = _Taps.get(x.size)
+    t = _Taps.get(x.shape[0])
     e, o = x[0::2], x[1::2]
     d = o - ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
-    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.size else e.copy()
+    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else e.copy()
     return s, d
 
 
 def merge_int(s: np.ndarray, d: np.ndarray) -> np.ndarray:
     """The inverse of :func:`split_int`."""
-    n = s.size + d.size
+    n = s.shape[0] + d.shape[0]
     t = _Taps.get(n)
-    e = s - ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.size else s.copy()
+    e = s - ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else s.copy()
     o = d + ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
-    x = np.empty(n, dtype=np.result_type(s, d))
+    x = np.empty((n,) + s.shape[1:], dtype=np.result_type(s, d))
     x[0::2], x[1::2] = e, o
     return x
 
 
 def split_float(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One float lifting level: (low, high), the same filters without rounding."""
-    t = _Taps.get(x.size)
+    t = _Taps.get(x.shape[0])
     e, o = x[0::2], x[1::2]
     d = o - (9.0 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]])) / 16.0
-    s = e + (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.size else e.copy()
+    s = e + (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.shape[0] else e.copy()
     return s, d
 
 
 def merge_float(s: np.ndarray, d: np.ndarray) -> np.ndarray:
     """The inverse of :func:`split_float`."""
-    n = s.size + d.size
+    n = s.shape[0] + d.shape[0]
     t = _Taps.get(n)
-    e = s - (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.size else s.copy()
+    e = s - (d[t.u[0]] + d[t.u[1]]) / 4.0 if d.shape[0] else s.copy()
     o = d + (9.0 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]])) / 16.0
-    x = np.empty(n, dtype=np.float64)
+    x = np.empty((n,) + s.shape[1:], dtype=np.float64)
     x[0::2], x[1::2] = e, o
     return x
 
@@ -103,7 +104,7 @@ def band_sizes(n: int, depth: int) -> list[int]:
 
 def packet_forward(x: np.ndarray, depth: int, integer: bool) -> list[np.ndarray]:
     """Wavelet-packet bands of x (int64 when ``integer``), lowest frequency first."""
-    if depth == 0 or x.size < MIN_SPLIT:
+    if depth == 0 or x.shape[0] < MIN_SPLIT:
         return [x]
     s, d = split_int(x) if integer else split_float(x)
     high = packet_forward(d, depth - 1, integer)

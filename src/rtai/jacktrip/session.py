@@ -11,10 +11,12 @@ its source, else it sends to ``remote`` from the start.
 Received packets go through the same jitter buffer and playout engine as a call
 (:class:`rtai.media.MediaReceiver`), wrapped as RTP inside the process (sequence
 number = JackTrip's, timestamp = blocks since the start) with a private codec
-whose decoder reads JackTrip's sample format. Rate, bit resolution and buffer
-size must match ours (JackTrip itself refuses a rate or resolution mismatch); a
-peer that differs is reported once and its packets are dropped. The exit packet
-(63 x 0xFF) ends the session; ours is sent twice when we stop.
+whose decoder reads 32-bit float (exact for every JackTrip resolution). Rate and
+bit resolution must match ours (JackTrip itself refuses a mismatch); a peer that
+differs is reported once and its packets are dropped. A different buffer size (the
+peer's JACK period) is re-cut into our blocks (:class:`Recutter`): JackTrip accepts
+it with a warning. The exit packet (63 x 0xFF) ends the session; ours is sent twice
+when we stop.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtai.audio.endpoint import Endpoint
-from rtai.codecs import CodecInfo
+from rtai.codecs import CodecError, CodecInfo
 from rtai.dsp.conceal import Concealer
 from rtai.jacktrip import protocol as jt
 from rtai.media import MediaReceiver
@@ -49,6 +51,60 @@ class JackTripParams:
     redundancy: int = 1  # packets per datagram (jacktrip -r)
 
 
+class Recutter:
+    """Blocks of one size, placed by frame position, re-cut into blocks of another (pure).
+
+    ``push(pos_frames, block)`` returns ``(index, block)`` for every output block it
+    completes; output block ``index`` starts at frame ``index * block_frames`` of the
+    stream (the first push is frame 0). A gap leaves zeros in a partly filled block
+    and skips whole blocks (the receiver conceals them); audio before the cursor
+    (late, duplicate) is dropped.
+    """
+
+    def __init__(self, block_frames: int, channels: int) -> None:
+        self.block_frames = block_frames
+        self._buf = np.zeros((block_frames, channels), dtype=np.float32)
+        self._origin: int | None = None
+        self._index = 0
+        self._fill = 0
+
+    def push(self, pos_frames: int, block: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        f = self.block_frames
+        if self._origin is None:
+            self._origin = pos_frames
+        rel = pos_frames - self._origin
+        cursor = self._index * f + self._fill
+        n = len(block)
+        if rel + n <= cursor:
+            return []
+        if rel < cursor:
+            block = block[cursor - rel :]
+            n -= cursor - rel
+            rel = cursor
+        out: list[tuple[int, np.ndarray]] = []
+        if rel >= (self._index + 1) * f:
+            if self._fill:
+                out.append(self._emit())
+            self._index = rel // f
+        self._fill = rel - self._index * f
+        k = 0
+        while k < n:
+            take = min(n - k, f - self._fill)
+            self._buf[self._fill : self._fill + take] = block[k : k + take]
+            self._fill += take
+            k += take
+            if self._fill == f:
+                out.append(self._emit())
+        return out
+
+    def _emit(self) -> tuple[int, np.ndarray]:
+        item = (self._index, self._buf.copy())
+        self._buf.fill(0.0)
+        self._index += 1
+        self._fill = 0
+        return item
+
+
 class JackTripDecoder:
     """The playout side of the private codec: JackTrip audio bytes to float32 blocks."""
 
@@ -61,13 +117,8 @@ class JackTripDecoder:
 
     def decode(self, payload: bytes) -> np.ndarray:
         block = jt.decode_audio(payload, self.block_frames, self.bits)
-        n = block.shape[1]
-        if n == self.channels:
-            pass
-        elif n > self.channels:
-            block = block[:, : self.channels]
-        else:
-            block = np.repeat(block[:, :1], self.channels, axis=1) if n else self._out * 0
+        if block.shape[1] != self.channels:
+            raise CodecError(f"{block.shape[1]} channels, expected {self.channels}")
         self._concealer.good(block, self._out)
         return self._out
 
@@ -114,8 +165,10 @@ class JackTripPeer:
         self.done = threading.Event()
         self.exit_status = 0
         self.reason = ""
+        # Inside, blocks travel as 32-bit float (exact for 8, 16 and 24-bit samples),
+        # re-cut to our block size when the peer's JACK period differs.
         self.receiver = MediaReceiver(
-            _codec(params.bits),
+            _codec(32),
             params.rate_hz,
             params.channels,
             params.block_frames,
@@ -132,6 +185,8 @@ class JackTripPeer:
         self._history: list[bytes] = []
         self._last_seq: int | None = None
         self._ext = 0
+        self._peer_frames: int | None = None
+        self._recut = Recutter(params.block_frames, params.channels)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
@@ -266,16 +321,24 @@ class JackTripPeer:
             return
         p = self.params
         h = packets[0].header
-        if (h.rate_hz, h.bits, h.buffer_frames) != (p.rate_hz, p.bits, p.block_frames):
+        peer_frames = self._peer_frames or h.buffer_frames
+        if (h.rate_hz, h.bits, h.buffer_frames) != (p.rate_hz, p.bits, peer_frames):
             self.mismatched += 1
             if not self._warned:
                 self._warned = True
                 self._events.put(
                     f"the JackTrip peer sends {h.rate_hz} Hz, {h.bits}-bit, "
-                    f"{h.buffer_frames}-frame packets; we use {p.rate_hz} Hz, {p.bits}-bit, "
-                    f"{p.block_frames} (--rate, --bits, --frame must match its jackd)"
+                    f"{h.buffer_frames}-frame packets; we use {p.rate_hz} Hz, {p.bits}-bit "
+                    "(--rate and --bits must match the peer; its buffer size must not change)"
                 )
             return
+        if self._peer_frames is None:
+            self._peer_frames = h.buffer_frames
+            if h.buffer_frames != p.block_frames:
+                self._events.put(
+                    f"the JackTrip peer sends {h.buffer_frames}-frame packets, we "
+                    f"{p.block_frames}: re-cutting its audio (it warns and does the same)"
+                )
         if self.remote is None:
             self.remote = addr
             self._events.put(f"JackTrip peer at {addr[0]} port {addr[1]}")
@@ -294,9 +357,25 @@ class JackTripPeer:
                 return  # an older copy (redundancy) or a duplicate
             self._ext += d
             self._last_seq = seq
-        ts = (self._ext * self.params.block_frames) & 0xFFFFFFFF
-        data = RtpPacket(INTERNAL_PT, seq, ts, INTERNAL_SSRC, pkt.audio).serialize()
-        self.receiver.receive(data, now)
+        frames = pkt.header.buffer_frames
+        block = self._map_channels(jt.decode_audio(pkt.audio, frames, pkt.header.bits))
+        n = self.params.block_frames
+        for index, out in self._recut.push(self._ext * frames, block):
+            payload = jt.encode_audio(out, 32)
+            ts = (index * n) & 0xFFFFFFFF
+            data = RtpPacket(INTERNAL_PT, index & 0xFFFF, ts, INTERNAL_SSRC, payload).serialize()
+            self.receiver.receive(data, now)
+
+    def _map_channels(self, block: np.ndarray) -> np.ndarray:
+        """The peer's channels onto ours: extra ones dropped, a mono peer duplicated."""
+        have, want = block.shape[1], self.params.channels
+        if have == want:
+            return block
+        if have > want:
+            return block[:, :want]
+        if have == 0:
+            return np.zeros((len(block), want), dtype=np.float32)
+        return np.concatenate([block, np.repeat(block[:, -1:], want - have, axis=1)], axis=1)
 
     def _finish(self, reason: str) -> None:
         if not self.done.is_set():

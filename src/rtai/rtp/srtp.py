@@ -81,16 +81,19 @@ class SrtpKeys:
                 raise ValueError(f"SRTP salts are {SALT_BYTES} bytes")
 
 
-def rtp_iv(salt: bytes, ssrc: int, roc: int, seq: int) -> bytes:
-    """RFC 7714 section 8.1: ``(00 00 || SSRC || ROC || SEQ) XOR salt``."""
-    block = struct.pack("!xxIIH", ssrc, roc, seq)
-    return bytes(a ^ b for a, b in zip(block, salt, strict=True))
+def rtp_iv(salt: bytes | int, ssrc: int, roc: int, seq: int) -> bytes:
+    """RFC 7714 section 8.1: ``(00 00 || SSRC || ROC || SEQ) XOR salt`` (the salt as
+    12 bytes or as the integer they spell, big-endian)."""
+    if isinstance(salt, bytes):
+        salt = int.from_bytes(salt, "big")
+    return ((ssrc << 48 | (roc & 0xFFFFFFFF) << 16 | seq) ^ salt).to_bytes(SALT_BYTES, "big")
 
 
-def rtcp_iv(salt: bytes, ssrc: int, index: int) -> bytes:
+def rtcp_iv(salt: bytes | int, ssrc: int, index: int) -> bytes:
     """RFC 7714 section 9.1: ``(00 00 || SSRC || 00 00 || 0 || index) XOR salt``."""
-    block = struct.pack("!xxIxxI", ssrc, index & MAX_SRTCP_INDEX)
-    return bytes(a ^ b for a, b in zip(block, salt, strict=True))
+    if isinstance(salt, bytes):
+        salt = int.from_bytes(salt, "big")
+    return ((ssrc << 48 | index & MAX_SRTCP_INDEX) ^ salt).to_bytes(SALT_BYTES, "big")
 
 
 def rtp_header_length(data: bytes) -> int:
@@ -154,8 +157,8 @@ class SrtpSender:
     def __init__(self, keys: SrtpKeys) -> None:
         self._rtp = AESGCM(keys.rtp_key)
         self._rtcp = AESGCM(keys.rtcp_key)
-        self._rtp_salt = keys.rtp_salt
-        self._rtcp_salt = keys.rtcp_salt
+        self._rtp_salt = int.from_bytes(keys.rtp_salt, "big")
+        self._rtcp_salt = int.from_bytes(keys.rtcp_salt, "big")
         self._index = -1  # the 48-bit index of the last RTP packet sealed
         self._rtcp_index = 0
 
@@ -203,8 +206,8 @@ class SrtpReceiver:
         self.ssrc = ssrc
         self._rtp = AESGCM(keys.rtp_key)
         self._rtcp = AESGCM(keys.rtcp_key)
-        self._rtp_salt = keys.rtp_salt
-        self._rtcp_salt = keys.rtcp_salt
+        self._rtp_salt = int.from_bytes(keys.rtp_salt, "big")
+        self._rtcp_salt = int.from_bytes(keys.rtcp_salt, "big")
         self.roc = 0
         self.s_l: int | None = None  # highest sequence number authenticated
         self.window = ReplayWindow(window)
@@ -221,12 +224,23 @@ class SrtpReceiver:
         index = seq if self.s_l is None else estimate_index(self.roc, self.s_l, seq)
         if not self.window.check(index):
             raise SrtpError("replayed", f"SRTP index {index} replayed or too old")
-        iv = rtp_iv(self._rtp_salt, ssrc, (index >> 16) & 0xFFFFFFFF, seq)
         header = data[:hlen]
         try:
-            payload = self._rtp.decrypt(iv, data[hlen:], header)
+            payload = self._rtp.decrypt(
+                rtp_iv(self._rtp_salt, ssrc, index >> 16, seq), data[hlen:], header
+            )
         except InvalidTag:
-            raise SrtpError("auth_failed", "SRTP authentication failed") from None
+            if self.s_l is not None:
+                raise SrtpError("auth_failed", "SRTP authentication failed") from None
+            # Nothing received yet and the sender may already have wrapped (its first
+            # packets lost, RFC 3711 section 3.3.1): the only other candidate is ROC 1.
+            index = 1 << 16 | seq
+            try:
+                payload = self._rtp.decrypt(
+                    rtp_iv(self._rtp_salt, ssrc, 1, seq), data[hlen:], header
+                )
+            except InvalidTag:
+                raise SrtpError("auth_failed", "SRTP authentication failed") from None
         self.window.commit(index)
         if self.s_l is None or index > (self.roc << 16 | self.s_l):
             self.roc, self.s_l = index >> 16, seq

@@ -1,0 +1,470 @@
+"""Codec benchmark: rtai lossless against PCM, DEFLATE and FLAC; rtai perceptual against Opus.
+
+Material (``bench/_codec_signals.py``, made from code and espeak-ng, nothing to
+license): speech (two espeak-ng voices over a -66 dBFS room-noise floor; stereo as
+two slightly different rooms) and generated music (bass, chords, lead, drums, stereo
+reverb, 16-bit TPDF dither), 48 kHz, 16-bit.
+
+1. Lossless, per block of 128, 256 and 480 frames, mono and stereo: bits per sample
+   and kbit/s of raw PCM, DEFLATE (zlib level 9) on each block's samples, DEFLATE on
+   each block's byte planes (all high bytes, then all low bytes: the InterCom's two
+   baselines, here only), FLAC and rtai lossless, plus rtai's median encode and decode
+   time per block. FLAC: the ``flac`` tool (-8, i.e. LPC up to order 12 with exhaustive
+   model search) codes the whole file with ``-b N``, so each FLAC frame is one block
+   coded on its own, as a packet would be; its cost is the file size minus the
+   metadata blocks (frame headers and CRCs count, as our header does).
+2. Decorrelation: what intra-channel prediction buys, on the same blocks: polynomial
+   predictors only; rtai's choice of polynomial predictor and integer lifting packet on
+   its residual; and per-block LPC (order 8, coefficients quantised to the best of
+   9..15 bits, residual, coefficients and warm-up counted, same Rice coder). LPC is an
+   estimate from the encoder side: its exact decoder is a recursion over samples.
+3. Perceptual against Opus (libopus, application audio, VBR) at equal bit rates,
+   10 ms blocks: PESQ-WB on speech (mono), and on music (stereo) the SNR and a
+   noise-to-mask ratio computed here (see :func:`nmr_db`). Plot: docs/codecs.png.
+
+Run from the repository root::
+
+    .venv/bin/python bench/codecs.py            # 8 s of each signal, a few minutes
+    .venv/bin/python bench/codecs.py --quick    # 3 s, for a look
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.linalg import solve_toeplitz
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _codec_signals as cs  # noqa: E402
+import _common  # noqa: E402
+import _quality_sim as qs  # noqa: E402
+
+from rtai.codecs import CodecError, EncoderSettings, lossless, rice  # noqa: E402
+from rtai.codecs import perceptual as pc  # noqa: E402
+from rtai.dsp import toh  # noqa: E402
+
+SECTION = "codecs"
+PNG = _common.REPO / "docs" / "codecs.png"
+RATE = cs.RATE_HZ
+BLOCKS = (128, 256, 480)
+BITRATES_KBPS = (24, 32, 48, 64, 96, 128)
+
+
+# --- lossless -----------------------------------------------------------------------------
+
+
+def blocks_of(x: np.ndarray, n: int) -> list[np.ndarray]:
+    return [x[i * n : (i + 1) * n] for i in range(x.shape[0] // n)]
+
+
+def deflate_samples(b: np.ndarray) -> int:
+    return len(zlib.compress(b.astype("<i2").tobytes(), 9))
+
+
+def deflate_planes(b: np.ndarray) -> int:
+    raw = b.astype("<i2").reshape(-1).view(np.uint8).reshape(-1, 2)
+    return len(zlib.compress(raw[:, 1].tobytes() + raw[:, 0].tobytes(), 9))
+
+
+def flac_bytes(x: np.ndarray, n: int) -> int | None:
+    """Audio bytes of ``flac -8 -b n`` on x (metadata excluded), or None without flac."""
+    if shutil.which("flac") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, out = Path(tmp) / "in.wav", Path(tmp) / "out.flac"
+        sf.write(wav, x, RATE, subtype="PCM_16")
+        subprocess.run(
+            ["flac", "-s", "-f", "-8", "-b", str(n), "--no-padding", "--no-seektable",
+             "-o", str(out), str(wav)],
+            check=True,
+        )  # fmt: skip
+        data = out.read_bytes()
+    pos = 4  # "fLaC", then metadata blocks: 1 byte flags/type, 3 bytes length
+    while True:
+        last, length = data[pos] & 0x80, int.from_bytes(data[pos + 1 : pos + 4], "big")
+        pos += 4 + length
+        if last:
+            return len(data) - pos
+
+
+def lossless_run(blocks: list[np.ndarray]) -> tuple[int, float, float]:
+    """(total bytes, median encode us, median decode us) of rtai lossless, checked exact."""
+    total, enc_us, dec_us = 0, [], []
+    frames, channels = blocks[0].shape
+    for b in blocks:
+        t0 = time.perf_counter()
+        payload = lossless.encode_ints(b, 16)
+        t1 = time.perf_counter()
+        out, _ = lossless.decode_ints(payload, frames, channels)
+        t2 = time.perf_counter()
+        if not np.array_equal(out, b):
+            raise SystemExit("rtai lossless did not round-trip exactly")
+        total += len(payload)
+        enc_us.append((t1 - t0) * 1e6)
+        dec_us.append((t2 - t1) * 1e6)
+    return total, float(np.median(enc_us)), float(np.median(dec_us))
+
+
+def lossless_table(seconds: float) -> tuple[str, list[dict]]:
+    rows, records = [], []
+    for name, make in (("speech", cs.speech16), ("music", cs.music16)):
+        for channels in (1, 2):
+            x = make(seconds, channels)
+            for n in BLOCKS:
+                blocks = [b.astype(np.int64) for b in blocks_of(x, n)]
+                samples = len(blocks) * n * channels
+                used = x[: len(blocks) * n]
+                sizes = {
+                    "PCM": samples * 2,
+                    "DEFLATE samples": sum(deflate_samples(b) for b in blocks),
+                    "DEFLATE planes": sum(deflate_planes(b) for b in blocks),
+                    "FLAC -8": flac_bytes(used, n),
+                }
+                total, enc_us, dec_us = lossless_run(blocks)
+                sizes["rtai lossless"] = total
+                bps = {k: (None if v is None else 8 * v / samples) for k, v in sizes.items()}
+                rec = dict(signal=name, channels=channels, block=n, bps=bps, enc_us=enc_us,
+                           dec_us=dec_us, block_us=n / RATE * 1e6)  # fmt: skip
+                records.append(rec)
+                cells = [name, "stereo" if channels == 2 else "mono", str(n)]
+                for key in sizes:
+                    v = bps[key]
+                    kbps = None if v is None else v * RATE * channels / 1000
+                    cells.append("n/a" if v is None else f"{v:.2f} / {kbps:.0f}")
+                pct = 100 * bps["rtai lossless"] / 16
+                flac = bps["FLAC -8"]
+                vs = "n/a" if flac is None else f"{100 * (bps['rtai lossless'] / flac - 1):+.1f} %"
+                cells += [f"{pct:.1f} %", vs, f"{enc_us:.0f} / {dec_us:.0f}",
+                          f"{(enc_us + dec_us) / rec['block_us'] * 100:.1f} %"]  # fmt: skip
+                rows.append(cells)
+                print(" | ".join(cells), flush=True)
+    header = ["signal", "ch", "block", "PCM", "DEFLATE samples", "DEFLATE planes", "FLAC -8",
+              "rtai lossless", "rtai % of PCM", "rtai vs FLAC", "rtai enc / dec µs",
+              "enc+dec % of block"]  # fmt: skip
+    return _common.markdown_table(header, rows, "lllrrrrrrrrr"), records
+
+
+# --- decorrelation study -----------------------------------------------------------------
+
+
+def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
+    """Bits of a per-block LPC coding of x (estimate: Rice residual + coefficients +
+    warm-up at full width), the best coefficient precision of 9..15 bits."""
+    y = x.astype(np.float64) * np.hanning(x.size + 2)[1:-1]
+    ac = np.array([y[: y.size - k] @ y[k:] for k in range(order + 1)])
+    if ac[0] == 0:
+        return rice.Plan(x).bits
+    ac[0] *= 1.0 + 1e-4
+    a = solve_toeplitz(ac[:order], ac[1 : order + 1])
+    window = np.lib.stride_tricks.sliding_window_view(x, order)[:-1][:, ::-1]
+    best = None
+    for shift in range(9, 16):
+        c = np.rint(a * (1 << shift)).astype(np.int64)
+        if np.abs(c).max() >= 1 << 15:
+            continue
+        r = x[order:] - ((window @ c + (1 << (shift - 1))) >> shift)
+        bits = rice.Plan(r).bits + order * 16 + order * 16 + 9  # coefficients, warm-up
+        best = bits if best is None else min(best, bits)
+    return best if best is not None else rice.Plan(x).bits
+
+
+def decorrelation_table(seconds: float, records: list[dict]) -> str:
+    rows = []
+    depths = lossless.LIFT_DEPTHS
+    for name, make in (("speech", cs.speech16), ("music", cs.music16)):
+        x = make(seconds, 1)
+        for n in BLOCKS:
+            blocks = [b.astype(np.int64) for b in blocks_of(x, n)]
+            samples = len(blocks) * n
+            try:
+                lossless.LIFT_DEPTHS = ()
+                poly = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
+            finally:
+                lossless.LIFT_DEPTHS = depths
+            both = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
+            lpc = sum(_lpc_bits(b[:, 0]) + 8 for b in blocks) / samples
+            flac = next(
+                r["bps"]["FLAC -8"]
+                for r in records
+                if r["signal"] == name and r["channels"] == 1 and r["block"] == n
+            )
+            cells = [name, str(n), f"{poly:.3f}", f"{both:.3f}", f"{lpc:.3f}",
+                     "n/a" if flac is None else f"{flac:.3f}"]  # fmt: skip
+            rows.append(cells)
+            print(" | ".join(cells), flush=True)
+    header = ["signal (mono)", "block", "polynomial only", "polynomial + lifting (rtai)",
+              "LPC-8 estimate", "FLAC -8"]  # fmt: skip
+    return _common.markdown_table(header, rows, "llrrrr")
+
+
+# --- perceptual vs Opus ------------------------------------------------------------------
+
+
+def run_codec(kind: str, x: np.ndarray, kbps: int, n: int = 480) -> tuple[np.ndarray, float]:
+    """(decoded signal aligned to x, measured kbit/s) through perceptual or Opus."""
+    channels = x.shape[1]
+    settings = EncoderSettings(bitrate_bps=kbps * 1000, application="audio")
+    if kind == "opus":
+        from rtai.codecs.opus import OpusDecoder, OpusEncoder
+
+        enc, dec = OpusEncoder(RATE, channels, n, settings), OpusDecoder(RATE, channels, n)
+    else:
+        enc, dec = pc.PerceptualEncoder(RATE, channels, n, settings), None
+    delay = enc.lookahead_frames
+    padded = np.concatenate([x, np.zeros((delay + n, channels), np.float32)])
+    out, total = [], 0
+    for b in blocks_of(padded, n):
+        payload = enc.encode(np.ascontiguousarray(b))
+        total += len(payload)
+        if dec is None:
+            out.append(pc.decode_block(payload, n, channels, RATE))
+        else:
+            out.append(dec.decode(payload).copy())
+    y = np.concatenate(out)[delay : delay + x.shape[0]]
+    return y, total * 8 / (len(out) * n / RATE) / 1000
+
+
+def _bark(f_hz: np.ndarray) -> np.ndarray:
+    return 13.0 * np.arctan(0.00076 * f_hz) + 3.5 * np.arctan((f_hz / 7500.0) ** 2)
+
+
+def nmr_db(ref: np.ndarray, out: np.ndarray, full_scale_db_spl: float = 96.0) -> float:
+    """A simplified noise-to-mask ratio, dB (mean over frames of the band-averaged ratio).
+
+    2048-point Hann frames, hop 1024. Per frame, signal and error (out - ref) power are
+    summed in 1-Bark bands; the mask of each band is the signal's band powers spread
+    over the Bark scale (Schroeder's spreading function) lowered by 10 dB, and at least
+    Terhardt's threshold in quiet with a full-scale sine at 96 dB SPL. Not PEAQ's NMR:
+    only for comparing codecs on the same material. Below 0 dB the error is, by this
+    model, masked.
+    """
+    n, hop = 2048, 1024
+    win = np.hanning(n)
+    f = np.fft.rfftfreq(n, 1.0 / RATE)
+    z = _bark(f)
+    band = np.minimum(z.astype(int), int(z.max()))
+    nb = band.max() + 1
+    centres = np.array([z[band == b].mean() if np.any(band == b) else b + 0.5 for b in range(nb)])
+    dz = centres[None, :] - centres[:, None]  # masker j (rows) -> band i (cols)
+    spread_db = 15.81 + 7.5 * (dz + 0.474) - 17.5 * np.sqrt(1.0 + (dz + 0.474) ** 2)
+    spread = 10.0 ** (spread_db / 10.0)
+    scale = (2.0 / win.sum()) ** 2 / 2.0  # bin power -> sine power (full-scale sine = 0.5)
+    quiet = 10.0 ** ((toh.threshold_db_spl(f) - full_scale_db_spl) / 10.0) * 0.5
+    quiet_band = np.array([quiet[band == b].min() if np.any(band == b) else 1.0 for b in range(nb)])
+    ratios = []
+    for ch in range(ref.shape[1]):
+        r, e = ref[:, ch].astype(np.float64), out[:, ch].astype(np.float64) - ref[:, ch]
+        for start in range(0, r.size - n, hop):
+            ps = np.abs(np.fft.rfft(r[start : start + n] * win)) ** 2 * scale
+            pe = np.abs(np.fft.rfft(e[start : start + n] * win)) ** 2 * scale
+            s_band = np.bincount(band, ps, nb)
+            if s_band.sum() < 1e-9:
+                continue  # silence: nothing to mask
+            e_band = np.bincount(band, pe, nb)
+            mask = np.maximum((s_band @ spread) * 10.0 ** (-10.0 / 10.0), quiet_band)
+            ratios.append(10.0 * np.log10(np.mean(e_band / mask) + 1e-12))
+    return float(np.mean(ratios))
+
+
+def rate_quality(seconds: float) -> tuple[str, list[dict]]:
+    speech = (cs.speech16(seconds, 1) / 32768.0).astype(np.float32)
+    music = (cs.music16(seconds, 2) / 32768.0).astype(np.float32)
+    have_pesq = qs.pesq_available()
+    rows, recs = [], []
+    for kbps in BITRATES_KBPS:
+        for kind in ("perceptual", "opus"):
+            rec = {"codec": kind, "target": kbps}
+            y, rate_s = run_codec(kind, speech, kbps)
+            rec["speech_kbps"] = rate_s
+            rec["pesq"] = None
+            if have_pesq:
+                from pesq import pesq
+
+                rec["pesq"] = float(
+                    pesq(16000, qs.to_score_rate(speech[:, 0], RATE),
+                         qs.to_score_rate(y[:, 0], RATE), "wb")
+                )  # fmt: skip
+            rec["speech_snr"] = qs.snr_db(speech[:, 0], y[:, 0])
+            y, rate_m = run_codec(kind, music, kbps)
+            rec["music_kbps"] = rate_m
+            rec["music_snr"] = qs.snr_db(music.ravel(), y.ravel())
+            rec["music_nmr"] = nmr_db(music, y)
+            recs.append(rec)
+            pesq_cell = "n/a" if rec["pesq"] is None else f"{rec['pesq']:.2f}"
+            cells = [str(kbps), kind, f"{rate_s:.1f}", pesq_cell, f"{rec['speech_snr']:.1f}",
+                     f"{rate_m:.1f}", f"{rec['music_snr']:.1f}",
+                     f"{rec['music_nmr']:.1f}"]  # fmt: skip
+            rows.append(cells)
+            print(" | ".join(cells), flush=True)
+    header = ["target kbit/s", "codec", "speech kbit/s", "speech PESQ-WB", "speech SNR dB",
+              "music kbit/s", "music SNR dB", "music NMR dB"]  # fmt: skip
+    return _common.markdown_table(header, rows, "rlrrrrrr"), recs
+
+
+def plot(recs: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    for kind, style in (("perceptual", "o-"), ("opus", "s--")):
+        rs = [r for r in recs if r["codec"] == kind]
+        if rs[0]["pesq"] is not None:
+            axes[0].plot([r["speech_kbps"] for r in rs], [r["pesq"] for r in rs], style, label=kind)
+        axes[1].plot([r["music_kbps"] for r in rs], [r["music_snr"] for r in rs], style, label=kind)
+        axes[2].plot([r["music_kbps"] for r in rs], [r["music_nmr"] for r in rs], style, label=kind)
+    axes[0].set(title="speech, mono: PESQ-WB (higher is better)", xlabel="kbit/s", ylabel="MOS-LQO")
+    axes[1].set(title="music, stereo: SNR (higher is better)", xlabel="kbit/s", ylabel="dB")
+    axes[2].set(title="music, stereo: NMR (lower is better)", xlabel="kbit/s", ylabel="dB")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("rtai perceptual vs Opus (audio, VBR), 10 ms blocks, 48 kHz")
+    fig.tight_layout()
+    fig.savefig(PNG, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="3 s of each signal")
+    ap.add_argument("--seconds", type=float, default=8.0, help="seconds of each signal (8)")
+    args = ap.parse_args(argv)
+    seconds = 3.0 if args.quick else args.seconds
+    info = _common.machine()
+    stamp = _common.now_stamp()
+    print("lossless:")
+    lossless_md, records = lossless_table(seconds)
+    print("decorrelation:")
+    decor_md = decorrelation_table(seconds, records)
+    print("perceptual vs opus:")
+    try:
+        rq_md, recs = rate_quality(seconds)
+    except CodecError as e:
+        rq_md, recs = f"(not run: {e})", []
+    if recs:
+        plot(recs)
+    summary = _goal_lines(records)
+    flac_version = _common.tool_version(["flac", "--version"]) or "flac not installed"
+    body = f"""## Codecs: rtai lossless and perceptual
+
+Measured {stamp} on {_common.machine_line(info)}; {flac_version}.
+Reproduce from the repository root with `{_common.reproduce_command("bench/codecs.py", argv)}`.
+
+Material: {seconds:g} s of speech (two espeak-ng voices over a -66 dBFS room-noise floor;
+stereo: the voice through two slightly different rooms) and of generated music (bass,
+chords, lead, drums, stereo reverb, TPDF-dithered), 48 kHz 16-bit, all made by
+`bench/_codec_signals.py` (no recordings, nothing to license). Every block is coded on
+its own, as one packet.
+
+### Lossless: bits per sample / kbit/s, per block
+
+DEFLATE rows are the InterCom baselines (zlib level 9 per block, on the samples and on
+the byte planes); they exist only here. FLAC: `flac -8 -b BLOCK` on the whole file, so
+every FLAC frame is one independently decodable block; its cost is the file minus its
+metadata (frame headers and CRCs included, as rtai's one-byte header is). Times are
+medians per block of the pure-Python rtai coder (NumPy), encode / decode, on this
+machine while other work shared it; "% of block" is encode + decode time over the
+block's duration.
+
+{lossless_md}
+
+{summary}
+
+### Decorrelation: what prediction buys (mono, bits per sample)
+
+"polynomial only" is rtai lossless with the lifting stage off; "polynomial + lifting"
+is the shipped coder (per channel: the best polynomial predictor of order 0..4, then,
+when it pays, an integer (9,7)-M lifting packet of depth 1..3 over its residual, each
+band with its own Rice parameters). "LPC-8" estimates per-block linear prediction of
+order 8 with quantised coefficients (best precision of 9..15 bits), sent coefficients
+and warm-up samples, and the same Rice coder. LPC predicts better on long blocks of
+speech, but its exact decoder is a recursion over samples (each sample needs the one
+before, through a rounding), which NumPy cannot vectorise; the polynomial predictor
+inverts with cumulative sums and the lifting packet with whole-array steps, so rtai
+uses those.
+
+{decor_md}
+
+### Perceptual vs Opus at equal bit rates (10 ms blocks)
+
+Both codecs code the same 48 kHz material in 480-frame blocks; Opus with application
+audio, VBR, complexity 9, its lookahead removed before scoring. PESQ-WB (ITU-T P.862.2,
+`pesq` package) on speech resampled to 16 kHz; on music the waveform SNR and the
+noise-to-mask ratio of `nmr_db` in this script (Bark bands, Schroeder spreading,
+10 dB masking offset, Terhardt threshold in quiet at 96 dB SPL full scale; a simple
+model, not PEAQ). Plot: `docs/codecs.png`.
+
+{rq_md}
+
+{_rq_lines(recs)}
+
+![perceptual vs opus](codecs.png)
+"""
+    _common.write_section(SECTION, body)
+    print(f"wrote the {SECTION} section of {_common.BENCHMARKS_MD} and {PNG}")
+    return 0
+
+
+def _goal_lines(records: list[dict]) -> str:
+    below = [r for r in records if r["bps"]["FLAC -8"] is not None]
+    wins = [r for r in below if r["bps"]["rtai lossless"] < r["bps"]["FLAC -8"]]
+    under60 = [r for r in records if r["bps"]["rtai lossless"] < 0.6 * 16]
+    worst = max(records, key=lambda r: r["enc_us"] + r["dec_us"] - r["block_us"])
+    lose = ", ".join(
+        f"{r['signal']} {'stereo' if r['channels'] == 2 else 'mono'} {r['block']}"
+        f" ({100 * (r['bps']['rtai lossless'] / r['bps']['FLAC -8'] - 1):+.1f} %)"
+        for r in below
+        if r not in wins
+    )
+    over = ", ".join(
+        f"{r['signal']} {'stereo' if r['channels'] == 2 else 'mono'} {r['block']}"
+        f" ({100 * r['bps']['rtai lossless'] / 16:.1f} %)"
+        for r in records
+        if r not in under60
+    )
+    return (
+        f"Goal check: rtai lossless is below FLAC in {len(wins)} of {len(below)} cases"
+        + (f"; FLAC is smaller in: {lose}." if lose else ".")
+        + f" Under 60 % of PCM in {len(under60)} of {len(records)} cases"
+        + (f"; not in: {over}." if over else ".")
+        + f" Slowest case: {worst['signal']} {worst['block']} frames x {worst['channels']} ch,"
+        f" encode + decode {worst['enc_us'] + worst['dec_us']:.0f} µs for a"
+        f" {worst['block_us']:.0f} µs block."
+    )
+
+
+def _rq_lines(recs: list[dict]) -> str:
+    if not recs:
+        return ""
+    lines = []
+    for metric, better, label in (
+        ("pesq", max, "speech PESQ-WB"),
+        ("music_snr", max, "music SNR"),
+        ("music_nmr", min, "music NMR"),
+    ):
+        if recs[0].get(metric) is None:
+            continue
+        opus_wins = []
+        for kbps in BITRATES_KBPS:
+            pair = {r["codec"]: r[metric] for r in recs if r["target"] == kbps}
+            if better(pair["opus"], pair["perceptual"]) == pair["opus"]:
+                opus_wins.append(str(kbps))
+        lines.append(
+            f"- {label}: Opus is better at {', '.join(opus_wins) or 'no'} kbit/s"
+            f" of {', '.join(map(str, BITRATES_KBPS))}."
+        )
+    return "Where Opus wins (measured above):\n\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

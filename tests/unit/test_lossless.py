@@ -1,0 +1,169 @@
+"""rtai lossless: bit-exact, self-contained packets, and corrupt payloads refused."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtai.codecs import CodecError, EncoderSettings, get_codec
+from rtai.codecs.lossless import (
+    LOSSLESS_PAYLOAD_TYPE,
+    LosslessDecoder,
+    LosslessEncoder,
+    decode_ints,
+    encode_ints,
+)
+
+BLOCKS = [64, 128, 256, 480, 960]
+KINDS = ["random", "silent", "full_scale", "square", "clipped", "tone", "constant", "quiet"]
+
+
+def make_signal(kind: str, frames: int, channels: int, depth: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    top, bottom = (1 << (depth - 1)) - 1, -(1 << (depth - 1))
+    t = np.arange(frames)[:, None] + rng.integers(0, 1000)
+    if kind == "random":
+        x = rng.integers(bottom, top + 1, (frames, channels))
+    elif kind == "silent":
+        x = np.zeros((frames, channels))
+    elif kind == "full_scale":
+        x = np.where((t + np.arange(channels)) % 2, top, bottom) * np.ones((1, channels))
+    elif kind == "square":
+        x = np.where((t // rng.integers(2, 50)) % 2, top, bottom) * np.ones((1, channels))
+    elif kind == "clipped":
+        x = 3 * top * np.sin(2 * np.pi * t / rng.uniform(8, 200) + np.arange(channels))
+    elif kind == "tone":
+        x = 0.7 * top * np.sin(2 * np.pi * t / rng.uniform(4, 300) + np.arange(channels))
+        x = x + rng.normal(0, 3, x.shape)
+    elif kind == "constant":
+        x = np.full((frames, channels), rng.integers(bottom, top + 1))
+    else:  # quiet: a few LSBs of noise
+        x = rng.integers(-3, 4, (frames, channels))
+    return np.clip(np.rint(x), bottom, top).astype(np.int64)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.sampled_from(KINDS),
+    st.sampled_from(BLOCKS),
+    st.sampled_from([1, 2]),
+    st.sampled_from([16, 24]),
+    st.integers(0, 2**32 - 1),
+)
+def test_round_trip_is_bit_exact(kind, frames, channels, depth, seed):
+    x = make_signal(kind, frames, channels, depth, seed)
+    payload = encode_ints(x, depth)
+    y, got_depth = decode_ints(payload, frames, channels)
+    assert got_depth == depth
+    np.testing.assert_array_equal(y, x)
+    # Never worse than verbatim samples plus the one-byte header.
+    assert len(payload) <= 1 + (frames * channels * depth + 7) // 8
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(16, 960), st.sampled_from([1, 2]), st.integers(0, 2**32 - 1))
+def test_round_trip_at_any_block_length(frames, channels, seed):
+    x = make_signal("tone", frames, channels, 16, seed)
+    np.testing.assert_array_equal(decode_ints(encode_ints(x, 16), frames, channels)[0], x)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("frames", BLOCKS)
+def test_float_path_is_exact_on_the_16_and_24_bit_grids(frames, channels):
+    rng = np.random.default_rng(frames + channels)
+    settings_ = EncoderSettings()
+    enc = LosslessEncoder(48000, channels, frames, settings_)
+    dec = LosslessDecoder(48000, channels, frames)
+    t = np.arange(frames)[:, None]
+    for scale in (32768, 1 << 23):
+        x = np.sin(2 * np.pi * t / 37 + np.arange(channels)) * 0.5 + rng.normal(0, 1e-3, t.shape)
+        block = (np.rint(x * scale) / scale).astype(np.float32)
+        out = dec.decode(enc.encode(block))
+        assert out.dtype == np.float32 and out.shape == (frames, channels)
+        np.testing.assert_array_equal(out, block)
+
+
+def test_16_bit_audio_costs_16_bit_rates_on_the_24_bit_grid():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-32768, 32768, (480, 1))
+    enc = LosslessEncoder(48000, 1, 480)
+    payload = enc.encode((x / 32768).astype(np.float32))
+    assert len(payload) < 480 * 2 * 1.05  # wasted low bits are not coded
+
+
+def test_correlated_audio_compresses_well_below_pcm():
+    t = np.arange(480)[:, None]
+    x = np.rint(8000 * np.sin(2 * np.pi * 440 * t / 48000) * np.array([[1.0, 0.9]]))
+    x = x.astype(np.int64) + np.random.default_rng(2).integers(-2, 3, (480, 2))
+    assert len(encode_ints(x, 16)) < 0.4 * x.size * 2
+
+
+def test_each_packet_decodes_alone_in_any_order():
+    rng = np.random.default_rng(9)
+    frames, channels = 128, 2
+    blocks = [make_signal("tone", frames, channels, 16, s) for s in rng.integers(0, 1000, 8)]
+    payloads = [encode_ints(b, 16) for b in blocks]
+    for k in [5, 0, 7, 3]:  # packets before k missing: a fresh decoder, nothing else
+        np.testing.assert_array_equal(decode_ints(payloads[k], frames, channels)[0], blocks[k])
+    dec = LosslessDecoder(48000, channels, frames)
+    enc = LosslessEncoder(48000, channels, frames)
+    floats = [(b / 32768).astype(np.float32) for b in blocks]
+    packets = [enc.encode(f) for f in floats]
+    np.testing.assert_array_equal(dec.decode(packets[6]), floats[6])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([64, 128, 480]), st.sampled_from([1, 2]), st.data())
+def test_corrupt_payloads_raise_codec_error_and_nothing_else(frames, channels, data):
+    x = make_signal(data.draw(st.sampled_from(KINDS)), frames, channels, 16, 3)
+    good = bytearray(encode_ints(x, 16))
+    how = data.draw(st.sampled_from(["flip", "truncate", "extend", "random"]))
+    if how == "flip":
+        for _ in range(data.draw(st.integers(1, 4))):
+            i = data.draw(st.integers(0, len(good) - 1))
+            good[i] ^= 1 << data.draw(st.integers(0, 7))
+        bad = bytes(good)
+    elif how == "truncate":
+        bad = bytes(good[: data.draw(st.integers(0, len(good) - 1))])
+    elif how == "extend":
+        bad = bytes(good) + data.draw(st.binary(min_size=1, max_size=8))
+    else:
+        bad = data.draw(st.binary(max_size=400))
+    try:
+        y, _ = decode_ints(bad, frames, channels)
+    except CodecError:
+        return
+    # A corruption the format cannot see still yields a block of the right shape/range.
+    assert y.shape == (frames, channels)
+    assert y.min() >= -(1 << 23) and y.max() < 1 << 23
+
+
+def test_decoder_class_counts_on_codec_error_and_conceals():
+    dec = LosslessDecoder(48000, 1, 64)
+    enc = LosslessEncoder(48000, 1, 64)
+    block = (np.sin(np.arange(64) / 5)[:, None] * 0.3).astype(np.float32)
+    dec.decode(enc.encode(block))
+    for bad in (b"", b"\x00", b"\xff" * 10, enc.encode(block)[:-3]):
+        with pytest.raises(CodecError):
+            dec.decode(bad)
+    assert dec.conceal().shape == (64, 1)
+    assert dec.recover(b"") is None
+
+
+def test_wrong_channel_count_or_shape_is_refused():
+    x = make_signal("tone", 128, 2, 16, 1)
+    with pytest.raises(CodecError):
+        decode_ints(encode_ints(x, 16), 128, 1)
+    with pytest.raises(CodecError):
+        LosslessEncoder(48000, 1, 128).encode(np.zeros((64, 1), np.float32))
+    with pytest.raises(CodecError):
+        encode_ints(np.full((4, 1), 1 << 20), 16)
+
+
+def test_registry_entry():
+    info = get_codec("lossless")
+    assert info.payload_type == LOSSLESS_PAYLOAD_TYPE
+    assert info.payload_type not in (96, 111, 121)
+    assert info.check(48000, 2, 960) is None
+    assert info.check(48000, 3, 128) is not None
+    assert info.timestamp_step(48000, 480) == 480
