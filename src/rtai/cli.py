@@ -79,8 +79,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help=f"preferred codec; pcm is always offered as the fallback ({DEFAULT_CODEC})",
     )
     g.add_argument(
-        "--bitrate", type=float, default=48, metavar="KBPS", help="Opus bitrate, the ceiling "
-        "when adapting (48)"
+        "--bitrate", type=float, default=48, metavar="KBPS", help="Opus and perceptual "
+        "bitrate, the ceiling when adapting (48)"
     )  # fmt: skip
     g.add_argument(
         "--fec", choices=("on", "off", "auto"), default="auto",

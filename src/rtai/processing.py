@@ -242,10 +242,12 @@ class RtaiEngine:
         channels: int,
         opts: ProcessingOptions,
         tail_s: float = 0.6,
+        aec3_after: bool = False,
         **aec_kwargs,
     ) -> None:
         from rtai.dsp.aec import EchoCanceller
 
+        self._aec3 = aec3_after
         self.frame_frames = f = rate_hz // 100
         self.channels = channels
         self.aec = opts.aec
@@ -257,11 +259,11 @@ class RtaiEngine:
         )
         self._agc = opts.agc and _webrtc is not None
         self._ap = None
-        if _webrtc is not None and (opts.ns or opts.agc or opts.vad):
+        if _webrtc is not None and (opts.ns or opts.agc or opts.vad or aec3_after):
             self._ap = _webrtc.AudioProcessor(
                 sample_rate=rate_hz,
                 num_channels=channels,
-                echo_cancellation=False,
+                echo_cancellation=aec3_after,
                 noise_suppression=opts.ns,
                 auto_gain_control=opts.agc,
                 ns_level=NS_LEVEL,
@@ -279,7 +281,8 @@ class RtaiEngine:
             out[:, c] = canceller.process(out[:, c], far[:, c].astype(np.float64))
         out32 = out.astype(np.float32)
         if self._ap is not None:
-            out32 = self._ap.process(out32.reshape(-1), None).reshape(-1, self.channels)
+            ref = far.reshape(-1) if self._aec3 else None
+            out32 = self._ap.process(out32.reshape(-1), ref).reshape(-1, self.channels)
             self.speech_probability = float(self._ap.speech_probability)
         else:
             level_db = 10 * math.log10(float(np.mean(out**2)) + 1e-12)

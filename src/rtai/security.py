@@ -115,7 +115,7 @@ class CallerGuard:
         """Keys and the CONFIRM to send, or :class:`PairingError` (wrong code or a
         broken answer)."""
         if not accept.pake or not accept.confirm:
-            raise PairingError("the listener did not run the key exchange; is it rtai >= 0.2?")
+            raise PairingError("the listener did not run the key exchange (an older rtai?)")
         peer_msg = decode_hex(accept.pake, PAKE_MESSAGE_BYTES, "key-exchange message")
         shared = self._exchange.finish(peer_msg)
         th = transcript_hash(encode_message(hello), _accept_wire(accept))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -254,5 +255,32 @@ def test_wrong_code_is_refused_on_both_sides_and_insecure_warns():
         assert "warning: --insecure" in plain.stderr
         assert "requires encryption" in plain.stderr
     finally:
+        listener.send_signal(signal.SIGINT)
+        listener.communicate(timeout=10)
+
+
+def test_a_caller_on_a_terminal_is_asked_for_the_code():
+    import pty
+
+    port = free_port()
+    listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
+                     "--output", "null", "--seconds", "15")  # fmt: skip
+    master, slave = pty.openpty()
+    caller = None
+    try:
+        code, _ = read_code(listener)
+        caller = subprocess.Popen(
+            [sys.executable, "-m", "rtai", "call", f"127.0.0.1:{port}", "--input", "tone",
+             "--output", "null", "--seconds", "2"],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        os.write(master, f"  {code.upper().replace('-', ' ')}\n".encode())  # as people type
+        out, err = caller.communicate(timeout=20)
+        assert caller.returncode == 0, err
+        assert "code printed by 'rtai listen'" in out
+        assert "call 1 with" in err
+    finally:
+        os.close(master)
+        os.close(slave)
         listener.send_signal(signal.SIGINT)
         listener.communicate(timeout=10)

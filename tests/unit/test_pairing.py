@@ -221,3 +221,20 @@ def test_secure_messages_reencode_identically(session, software, codecs, pake, c
         wire = encode_message(m)
         assert decode_message(wire) == m
         assert encode_message(decode_message(wire)) == wire
+
+
+def test_key_files_and_passphrases(tmp_path):
+    key = tmp_path / "key"
+    key.write_bytes(b"0123456789abcdef0123\n")
+    a, b = Pairing.from_key_file(key), Pairing.from_key_file(str(key))
+    assert a.password == b.password and a.kind == "passphrase"
+    assert a.password != Pairing.from_passphrase("0123456789abcdef0123").password
+    key.write_bytes(b"short")
+    with pytest.raises(PairingError, match="16"):
+        Pairing.from_key_file(key)
+    with pytest.raises(PairingError, match="key-file"):
+        Pairing.from_key_file(tmp_path / "missing")
+    with pytest.raises(PairingError, match="empty"):
+        Pairing.from_passphrase("")
+    fixed = Pairing.from_passphrase("pw")
+    assert fixed.wrong_attempt() is None and fixed.call_made() is None  # never changes

@@ -10,16 +10,21 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    mid/side (side = L - R, mid = (L + R) >> 1), the pair with the lowest estimated
    cost is coded.
 3. Per coded channel: a constant block is one value; otherwise the common zero low
-   bits are shifted out and a fixed polynomial predictor of order 0..4 (the k-th
-   difference of the signal) is chosen by estimated cost. The first k samples are
-   the 0th..(k-1)th differences at the block start ("warm-up"), sent at one width.
-   The decoder inverts the differences with cumulative sums: no loop over samples.
-   (Why polynomial and not LPC or a lifting wavelet: see docs/benchmarks.md, the
-   "decorrelation" table of bench/codecs.py.)
+   bits are shifted out and a polynomial predictor of order 0..4 (the k-th
+   difference of the signal) whitens it. The first k samples are the 0th..(k-1)th
+   differences at the block start ("warm-up"), sent at one width. When it pays, an
+   integer lifting wavelet packet of depth 1..3 (:mod:`rtai.dsp.wavelet`) then splits
+   the residual into bands that get their own Rice parameters, which takes up much
+   of the spectral shape an LPC filter would. Candidates are ranked by quick
+   estimates and the best are costed exactly (two of each kind from 256 frames on).
+   The decoder inverts the lifting steps on whole arrays and the differences with
+   cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
+   recursion over samples; docs/benchmarks.md, the "decorrelation" table of
+   bench/codecs.py, measures what it would buy.)
 4. Residuals: partitioned adaptive Rice (:mod:`rtai.codecs.rice`).
 5. If all that would be bigger than the samples themselves, the packet is verbatim.
 
-The bitstream is described in docs/protocol.md ("rtai lossless payload"). The
+The bitstream is described in docs/protocol.md (RTP, "rtai lossless"). The
 decoder checks every field and range and raises :class:`CodecError` on anything
 that is not a well-formed block of the negotiated shape.
 """
@@ -40,7 +45,6 @@ CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
 
 # Stereo modes: which two channels are coded.
 INDEPENDENT, LEFT_SIDE, SIDE_RIGHT, MID_SIDE = range(4)
-STEREO_NAMES = ("left/right", "left/side", "side/right", "mid/side")
 
 # Subframe types.
 CONSTANT, FIXED, LIFTED = range(3)
@@ -49,7 +53,8 @@ SHIFT_BITS = 5
 ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
-LIFT_DEPTHS = (1, 2)
+LIFT_DEPTHS = (1, 2, 3)
+THOROUGH_FRAMES = 256  # from this block length on, two candidates of each kind are costed
 
 
 def check(rate_hz: int, channels: int, block_frames: int) -> str | None:
@@ -117,10 +122,16 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
         + _warmup_bits(warms[k])
         for k, d in enumerate(diffs)
     ]
-    top = int(np.argmin(est))
-    plan = rice.Plan(diffs[top])
-    best = (plan.bits + _warmup_bits(warms[top]), top, 0, plan, warms[top])
-    lifted = None
+    # Longer blocks have more time per block and more to gain: cost more candidates.
+    tries = 2 if n >= THOROUGH_FRAMES else 1
+    best = None
+    for k in np.argsort(est)[:tries].tolist():
+        plan = rice.Plan(diffs[k])
+        bits = plan.bits + _warmup_bits(warms[k])
+        if best is None or bits < best[0]:
+            best = (bits, k, 0, plan, warms[k])
+    top = best[1]
+    lifted = []
     for k in sorted({top, max(top - 1, 0)}):
         bands = [diffs[k]]
         for depth in LIFT_DEPTHS:  # each depth splits the last one's bands (order aside)
@@ -129,10 +140,11 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
             bands = [part for b in bands for part in wavelet.split_int(b)]
             base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
             guess = rice.estimate_bounds(np.concatenate(bands), base) + _warmup_bits(warms[k])
-            if lifted is None or guess < lifted[0]:
-                lifted = (guess, k, depth)
-    if lifted is not None and lifted[0] < est[top]:
-        _, k, depth = lifted
+            lifted.append((guess, k, depth))
+    lifted.sort()
+    for guess, k, depth in lifted[:tries]:
+        if tries == 1 and guess >= est[top]:
+            break
         bands = wavelet.packet_forward(diffs[k], depth, integer=True)
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
         plan = rice.BoundsPlan(np.concatenate(bands), base)

@@ -64,18 +64,29 @@ class BitWriter:
     def __init__(self) -> None:
         self._values: list[np.ndarray] = []
         self._widths: list[np.ndarray] = []
+        self._pending_values: list[int] = []  # scalar fields since the last array
+        self._pending_widths: list[int] = []
         self.bits = 0
 
     def write(self, value: int, width: int) -> None:
         """One unsigned field; ``value`` must fit in ``width`` bits."""
-        self.write_array(np.array([value], dtype=np.uint64), np.array([width], dtype=np.int64))
+        self._pending_values.append(value)
+        self._pending_widths.append(width)
+        self.bits += width
 
     def write_signed(self, value: int, width: int) -> None:
         """One two's-complement field of ``width`` bits."""
         self.write(value & ((1 << width) - 1), width)
 
+    def _flush(self) -> None:
+        if self._pending_values:
+            self._values.append(np.array(self._pending_values, dtype=np.uint64))
+            self._widths.append(np.array(self._pending_widths, dtype=np.int64))
+            self._pending_values, self._pending_widths = [], []
+
     def write_array(self, values: np.ndarray, widths: np.ndarray | int) -> None:
         """Many unsigned fields; widths may exceed 64 when the value's top bits are zero."""
+        self._flush()
         values = np.asarray(values, dtype=np.uint64).ravel()
         widths = np.broadcast_to(np.asarray(widths, dtype=np.int64), values.shape)
         self._values.append(values)
@@ -84,6 +95,7 @@ class BitWriter:
 
     def to_bytes(self) -> bytes:
         """The fields, most significant bit first, zero-padded to whole bytes."""
+        self._flush()
         if not self._values:
             return b""
         values = np.concatenate(self._values)
@@ -230,20 +242,39 @@ class _Costs:
 
 def choose(u: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16) -> tuple[int, int]:
     """(bits, partition order) of the cheapest partitioning of ``u`` (header included)."""
-    return _choose(_Costs(u), max_order, min_partition)
+    return _choose(_Costs(u), max_order, min_partition)[:2]
 
 
-def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int]:
+def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int, np.ndarray]:
+    """(bits, order, parameters) of the cheapest partition order. The partitions of order o are
+    unions of those of order o + 1, so every order is costed from the finest one."""
     n = costs.u.size
-    best_bits, best_order = None, 0
-    for order in range(min(max_order, MAX_ORDER) + 1):
-        if order and n >> order < min_partition:
-            break
-        cost, _ = costs.table(order)
-        bits = int(cost.sum()) + ORDER_BITS
-        if best_bits is None or bits < best_bits:
+    top = 0
+    while top < min(max_order, MAX_ORDER) and n >> (top + 1) >= min_partition:
+        top += 1
+    u, ks = costs.u, costs.ks
+    bounds = partition_bounds(n, top)
+    quot = (costs.csum[:, bounds[1:]] - costs.csum[:, bounds[:-1]]).astype(np.float64)
+    counts = np.diff(bounds).astype(np.float64)
+    tops = np.maximum.reduceat(u, bounds[:-1]) if n else np.zeros(counts.size, np.uint64)
+    kcol = ks[:, None].astype(np.float64) + 1.0
+    best_bits, best_order, best_params = None, 0, np.zeros(1, dtype=np.int64)
+    for order in range(top, -1, -1):
+        rice_bits = quot + counts[None, :] * kcol
+        rows = rice_bits.argmin(axis=0)
+        best = rice_bits[rows, np.arange(counts.size)] + PARAM_BITS
+        widths = _bit_lengths(tops)
+        escape = counts * widths + PARAM_BITS + WIDTH_BITS
+        escape[widths >= 1 << WIDTH_BITS] = np.inf
+        bits = int(np.minimum(best, escape).sum()) + ORDER_BITS
+        if best_bits is None or bits <= best_bits:
             best_bits, best_order = bits, order
-    return (best_bits if best_bits is not None else ORDER_BITS), best_order
+            best_params = np.where(escape < best, ESCAPE, ks[rows].astype(np.int64))
+        if order:  # merge neighbouring partitions: the next order down
+            quot = quot.reshape(ks.size, -1, 2).sum(axis=2)
+            counts = counts.reshape(-1, 2).sum(axis=1)
+            tops = tops.reshape(-1, 2).max(axis=1)
+    return (best_bits if best_bits is not None else ORDER_BITS), best_order, best_params
 
 
 def estimate_bits(x: np.ndarray) -> int:
@@ -293,15 +324,15 @@ class BoundsPlan:
         for split in range(1 << SPLIT_BITS):
             if split and shortest >> split < min_partition:
                 break
-            cost, _ = self.costs.table_bounds(split_bounds(self.base, split))
+            cost, params = self.costs.table_bounds(split_bounds(self.base, split))
             bits = int(cost.sum()) + SPLIT_BITS
             if best is None or bits < best[0]:
-                best = (bits, split)
-        self.bits, self.split = best if best is not None else (SPLIT_BITS, 0)
+                best = (bits, split, params)
+        self.bits, self.split, self.params = best
 
     def write(self, w: BitWriter) -> None:
         w.write(self.split, SPLIT_BITS)
-        _write_body(w, self.costs, split_bounds(self.base, self.split))
+        _write_body(w, self.costs.u, split_bounds(self.base, self.split), self.params)
 
 
 def decode_split(r: BitReader, base: np.ndarray, max_width: int = 40) -> np.ndarray:
@@ -318,7 +349,7 @@ class Plan:
 
     def __init__(self, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16):
         self.costs = _Costs(zigzag(x))
-        self.bits, self.order = _choose(self.costs, max_order, min_partition)
+        self.bits, self.order, self.params = _choose(self.costs, max_order, min_partition)
 
 
 def encode(
@@ -331,18 +362,19 @@ def encode(
 def write(w: BitWriter, plan: Plan) -> None:
     """Append a planned sequence to ``w``."""
     w.write(plan.order, ORDER_BITS)
-    _write_body(w, plan.costs, partition_bounds(plan.costs.u.size, plan.order))
+    u = plan.costs.u
+    _write_body(w, u, partition_bounds(u.size, plan.order), plan.params)
 
 
 def encode_bounds(w: BitWriter, x: np.ndarray, bounds: np.ndarray) -> None:
     """Append ``x`` with one parameter per given partition (no order field): for data
     whose natural partitions the decoder knows, like wavelet bands."""
-    _write_body(w, _Costs(zigzag(x)), np.asarray(bounds, dtype=np.int64))
+    costs = _Costs(zigzag(x))
+    bounds = np.asarray(bounds, dtype=np.int64)
+    _write_body(w, costs.u, bounds, costs.table_bounds(bounds)[1])
 
 
-def _write_body(w: BitWriter, costs: _Costs, bounds: np.ndarray) -> None:
-    _, params = costs.table_bounds(bounds)
-    u = costs.u
+def _write_body(w: BitWriter, u: np.ndarray, bounds: np.ndarray, params: np.ndarray) -> None:
     low_widths = np.empty(u.size, dtype=np.int64)
     unary = np.ones(u.size, dtype=bool)
     for p, k in enumerate(params.tolist()):

@@ -43,13 +43,23 @@ class EchoCanceller:
         partitions: int,
         step: float = 0.5,
         nonlinear: bool = True,
-        two_path: bool = True,
+        two_path: bool = False,
         suppress: bool = True,
-        floor_db: float = -30.0,
+        floor_db: float = -20.0,
         oversub: float = 3.0,
         reg_rel: float = 0.01,
         kalman: bool = True,
         tracking: float = 0.9999,
+        per_bin: bool = True,
+        release: float = 0.6,
+        dd: float = 0.0,
+        powers: tuple[int, ...] = POWERS,
+        fit_after_db: float = 15.0,
+        fit_forget: float = 0.98,
+        env_partitions: float = 3.0,
+        env_shift: bool = True,
+        echo_only_floor_db: float | None = None,
+        uncertainty: float = 0.0,
     ) -> None:
         self.f = f = frame
         self.partitions = p = partitions
@@ -65,10 +75,22 @@ class EchoCanceller:
         bins = f + 1
         # Kalman state-error variance per partition and bin: starts along a decaying
         # envelope (early partitions hold most of a room's echo)
-        env = np.exp(-np.arange(p) / max(1.0, p / 6))
-        self._p = np.repeat((env / env.sum())[:, None], bins, axis=1) * 1.0
+        # (shifted to the direct sound once the filter has found it)
+        self.env_partitions = env_partitions
+        self.env_shift = env_shift
+        self.delay_partitions = 0
+        self._env = self._envelope(0)
+        self._p = np.repeat(self._env[:, None], bins, axis=1)
+        self._far_frames = 0
+        self.delay_log: list = []
+        self._q = max(1, frame // 60)
+        self._dfar = np.zeros(150 * frame // self._q)
+        self._dmic = np.zeros(150 * frame // self._q)
         self._psi = np.full(bins, 1e-6)
-        k = len(POWERS)
+        self.powers = powers
+        self.fit_after_db = fit_after_db
+        self.fit_forget = fit_forget
+        k = len(powers)
         self._prev = np.zeros((1 + k, f))  # last frame of x and its powers
         self._xh = np.zeros((p, bins), complex)  # expanded reference spectra, newest first
         self._xs = np.zeros((1 + k, p, bins), complex)  # x and its powers (the a update)
@@ -92,9 +114,53 @@ class EchoCanceller:
         self._ola = np.zeros(f)
         self._gain = np.ones(bins)
         self._floor = 10 ** (floor_db / 20)
+        self.uncertainty = uncertainty
+        self._phi = np.zeros(bins)
+        self._floor_echo = 10 ** ((echo_only_floor_db or floor_db) / 20)
         self.oversub = oversub
         self.leak = 1.0
+        self.per_bin = per_bin
+        self.release = release
+        self.dd = dd
+        self._near_prev = np.zeros(bins)
+        self._leak_k = np.ones(bins)
+        self.single_talk_frames = 0
         self.erle_db = 0.0  # foreground's, smoothed, while the far end talks
+
+    def _envelope(self, start: int) -> np.ndarray:
+        p = np.arange(self.partitions)
+        env = np.exp(-np.maximum(p - start, 0) / self.env_partitions)
+        env[:start] = env[start] * 0.05
+        return env / env.sum()
+
+    def _find_delay(self, near: np.ndarray, far: np.ndarray) -> None:
+        """Every 0.5 s of far-end sound: the acoustic delay, from the peak of the
+        phase-transform cross-correlation of far end and microphone over the last
+        1.5 s (decimated to ~6 kHz); the uncertainty prior is restarted there."""
+        q = self._q
+        self._dfar = np.roll(self._dfar, -len(far) // q)
+        self._dmic = np.roll(self._dmic, -len(near) // q)
+        self._dfar[-len(far) // q :] = far[: len(far) // q * q].reshape(-1, q).mean(axis=1)
+        self._dmic[-len(near) // q :] = near[: len(near) // q * q].reshape(-1, q).mean(axis=1)
+        self._far_frames += 1
+        if self._far_frames % 50:
+            return
+        n = len(self._dfar)
+        size = 2 * n
+        F = np.fft.rfft(self._dfar, size)
+        M = np.fft.rfft(self._dmic, size)
+        C = M * np.conj(F)
+        xc = np.fft.irfft(C / (np.abs(C) + 1e-12), size)[: self.partitions * self.f // q]
+        peak = int(np.argmax(xc))
+        if xc[peak] < 4.0 * float(np.sqrt(np.mean(xc**2))):
+            return  # no clear path (near-end talk, or no echo)
+        start = peak * q // self.f
+        if abs(start - self.delay_partitions) <= 1:
+            return
+        self._env = self._envelope(start)
+        self._p = np.repeat(self._env[:, None], self.f + 1, axis=1)
+        self.delay_partitions = start
+        self.delay_log.append((self._far_frames, start))
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -125,6 +191,7 @@ class EchoCanceller:
         E = np.fft.rfft(np.concatenate([np.zeros(f), e]))
         pe = E.real**2 + E.imag**2
         phi = np.sum(px * self._p, axis=0)  # echo-estimate uncertainty, per bin
+        self._phi = phi
         noise = np.maximum(pe - 0.5 * phi, 0.0)
         self._psi = 0.5 * self._psi + 0.5 * noise
         denom = self.kscale * phi + self.psi_w * self._psi + 1e-12
@@ -138,19 +205,19 @@ class EchoCanceller:
 
     def _fit_powers(self, near: np.ndarray, far_active: bool) -> None:
         """Least squares for a3, a5, a7 on the foreground's regressors h * x^k."""
-        if not far_active or self.erle_db < 15.0:
+        if not far_active or self.erle_db < self.fit_after_db:
             return
-        regs = np.stack([self._filter(self._wf, self._xs[i]) for i in range(1, len(POWERS) + 1)])
+        regs = np.stack([self._filter(self._wf, self._xs[i]) for i in range(1, len(self.powers) + 1)])
         lin = self._filter(self._wf, self._xs[0])
         target = near - lin
-        lam = 0.995
+        lam = self.fit_forget
         self._R = lam * self._R + regs @ regs.T
         self._r = lam * self._r + regs @ target
         d = np.sqrt(np.diag(self._R))
         if not np.all(d > 0.0):
             return
         # Jacobi-scaled, lightly regularised: the powers are strongly correlated
-        rn = self._R / np.outer(d, d) + 1e-3 * np.eye(len(POWERS))
+        rn = self._R / np.outer(d, d) + 1e-3 * np.eye(len(self.powers))
         try:
             a = np.linalg.solve(rn, self._r / d) / d
         except np.linalg.LinAlgError:
@@ -162,7 +229,7 @@ class EchoCanceller:
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         f = self.f
         x = np.clip(far, -1.0, 1.0)
-        cur = np.stack([x] + [x**k for k in POWERS]) if self.nonlinear else x[None]
+        cur = np.stack([x] + [x**k for k in self.powers]) if self.nonlinear else x[None]
         n = len(cur)
         spec = np.fft.rfft(np.concatenate([self._prev[:n], cur], axis=1), axis=-1)
         self._prev[:n] = cur
@@ -183,6 +250,8 @@ class EchoCanceller:
         else:
             yf, ef = yb, eb
         self._adapt(eb)
+        if self.kalman and far_active and self.env_shift:
+            self._find_delay(near, x)
         if not self.two_path:
             self._wf = self._wb
         if self.nonlinear:
@@ -229,13 +298,27 @@ class EchoCanceller:
         pe = E.real**2 + E.imag**2
         py = Y.real**2 + Y.imag**2
         spy = float(np.sum(py))
+        floor = self._floor
         if far_active and spy > 1e-12:
             r = float(np.sum(pe)) / spy
             # smallest recent share: falls to a single-talk frame at once, rises ~6 dB/s
             self.leak = min(r, self.leak * 1.014)
-        residual = self.oversub * self.leak * py
-        gain = np.clip(1.0 - residual / (pe + 1e-20), self._floor, 1.0)
-        gain = np.minimum(gain, 0.6 * self._gain + 0.4 * gain)  # release slowly
+            if r < 2.0 * self.leak:  # error within 3 dB of the echo-only share: no near end
+                self.single_talk_frames += 1
+                ratio = np.clip(pe / (py + 1e-20), 1e-5, 1.0)
+                self._leak_k = 0.8 * self._leak_k + 0.2 * ratio
+                floor = self._floor_echo
+        leak = self._leak_k if self.per_bin else self.leak
+        residual = self.oversub * leak * py + self.uncertainty * 0.5 * self._phi
+        if self.dd > 0.0:  # decision-directed near-end-to-residual ratio (Wiener gain)
+            post = np.maximum(pe / (residual + 1e-20) - 1.0, 0.0)
+            prio = self.dd * self._near_prev / (residual + 1e-20) + (1 - self.dd) * post
+            gain = np.clip(prio / (1.0 + prio), floor, 1.0)
+            self._near_prev = gain**2 * pe
+        else:
+            gain = np.clip(1.0 - residual / (pe + 1e-20), floor, 1.0)
+        r = self.release
+        gain = np.minimum(gain, r * self._gain + (1 - r) * gain)  # release slowly
         self._gain = gain
         out = win * np.fft.irfft(gain * E)
         frame = out[:f] + self._ola

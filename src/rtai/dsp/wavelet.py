@@ -29,23 +29,31 @@ MIN_SPLIT = 4
 
 
 def _mirror(n: int, idx: np.ndarray) -> np.ndarray:
-    """Whole-sample symmetric extension of indices into 0..n-1."""
+    """Whole-sample symmetric extension of indices of an n-sample sequence into 0..n-1
+    (x[-i] = x[i], x[n-1+i] = x[n-1-i])."""
     idx = np.abs(idx)
-    idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
-    return np.clip(idx, 0, n - 1)
+    idx = np.abs(np.where(idx > n - 1, 2 * (n - 1) - idx, idx))
+    return np.clip(idx, 0, max(n - 1, 0))
 
 
 class _Taps:
-    """Index tables for one sequence length (cached: blocks repeat their lengths)."""
+    """Index tables for one sequence length (cached: blocks repeat their lengths).
+
+    Taps are placed on the original sequence, extended symmetrically about its first
+    and last samples, and then read from the even (``p``) or odd (``u``) half."""
 
     _cache: dict[int, _Taps] = {}
 
     def __init__(self, n: int) -> None:
         ne, no = (n + 1) // 2, n // 2
-        m = np.arange(no)
-        self.p = [_mirror(ne, m + off) for off in (-1, 0, 1, 2)]  # e[m-1], e[m], e[m+1], e[m+2]
-        k = np.arange(ne)
-        self.u = [_mirror(no, k + off) for off in (-1, 0)] if no else []
+        centre = 2 * np.arange(no) + 1  # the odd sample being predicted
+        self.p = [np.minimum(_mirror(n, centre + off) // 2, ne - 1) for off in (-3, -1, 1, 3)]
+        centre = 2 * np.arange(ne)  # the even sample being updated
+        self.u = (
+            [np.clip((_mirror(n, centre + off) - 1) // 2, 0, no - 1) for off in (-1, 1)]
+            if no
+            else []
+        )
 
     @classmethod
     def get(cls, n: int) -> _Taps:
