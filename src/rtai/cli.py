@@ -33,7 +33,9 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, then exit 2
-        self.exit(EXIT_USAGE, f"rtai: error: {message} (see 'rtai {self.prog.split()[-1]} -h')\n")
+        words = self.prog.split()
+        where = "rtai -h" if len(words) < 2 else f"rtai {words[-1]} -h"
+        self.exit(EXIT_USAGE, f"rtai: error: {message} (see '{where}')\n")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -174,6 +176,13 @@ def _pairing(args, role: str):
     return Pairing.from_code(code)
 
 
+def _add_protocol(p: argparse.ArgumentParser) -> None:
+    # Only "rtai" reaches the parser: main() rewrites "--protocol jacktrip" into
+    # "rtai jacktrip -s/-c ..." before parsing (see jacktrip/cli.py).
+    p.add_argument("--protocol", choices=("rtai", "jacktrip"), default="rtai",
+                   help="rtai (default), or jacktrip: as 'rtai jacktrip -s/-c'")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="rtai", description="rtai: real-time full-duplex audio intercom over RTP/UDP"
@@ -186,12 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"UDP port ({DEFAULT_PORT})")
     p.add_argument("--bind", default="0.0.0.0", metavar="HOST", help="address to listen on")
     _add_security(p, "listen")
+    _add_protocol(p)
     _add_common(p)
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("call", help="call a listener and talk")
     p.add_argument("address", metavar="HOST[:PORT]", help=f"listener (port {DEFAULT_PORT})")
     _add_security(p, "call")
+    _add_protocol(p)
     _add_common(p)
     p.set_defaults(func=cmd_call)
 
@@ -227,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rtai.jacktrip.cli import translate_protocol
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = translate_protocol(argv)
+    except ValueError as e:
+        _error(str(e))
+        return EXIT_USAGE
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

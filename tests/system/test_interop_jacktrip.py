@@ -133,18 +133,19 @@ def test_jacktrip_and_rtai_hear_each_other(
     name = f"jt{os.getpid()}{jacktrip_mode[0]}{channels}{bits}{frame}"
     if jacktrip_mode == "server":
         jt_cmd = ["jacktrip", "-s", "-B", str(jt_port)]
-        rtai_mode = ["-c", "127.0.0.1", "-P", str(jt_port)]
+        # The spelling: `rtai call HOST:PORT --protocol jacktrip`.
+        rtai_mode = ["call", f"127.0.0.1:{jt_port}", "--protocol", "jacktrip", "-B", str(rtai_port)]
     else:
         jt_cmd = ["jacktrip", "-c", "127.0.0.1", "-P", str(rtai_port), "-B", str(jt_port)]
-        rtai_mode = ["-s"]
+        rtai_mode = ["listen", "--port", str(rtai_port), "--protocol", "jacktrip"]
     common = ["-n", str(channels), "-b", str(bits), "-r", str(redundancy)]
     jt_cmd += [*common, "-D", "-J", name, "-q", "8"]
     card = RigCard(jack_server.name, f"rig{name}", channels=channels, record_seconds=20.0)
     procs: list[subprocess.Popen] = []
     try:
-        rtai_args = [sys.executable, "-m", "rtai", "jacktrip", *rtai_mode, "-B", str(rtai_port),
-                     *common, "-F", str(frame), "--insecure", "--input", str(src),
-                     "--output", str(out), "--seconds", "9", "--buffer", "20"]  # fmt: skip
+        rtai_args = [sys.executable, "-m", "rtai", *rtai_mode, *common, "-F", str(frame),
+                     "--insecure", "--input", str(src), "--output", str(out),
+                     "--seconds", "9", "--buffer", "20"]  # fmt: skip
         env = jack_env(jack_server.name)
         if jacktrip_mode == "server":  # the server waits; the client comes second
             procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,

@@ -119,3 +119,50 @@ def run(args) -> int:
         why = f"{peer.reason}; " if peer.reason else ""
         print(f"rtai: {why}{peer.summary()}", file=sys.stderr)
     return peer.exit_status
+
+
+def translate_protocol(argv: list[str]) -> list[str]:
+    """``rtai call HOST[:PORT] --protocol jacktrip ...`` is ``rtai jacktrip -c HOST -P PORT
+    ...``, and ``rtai listen [--port P] --protocol jacktrip ...`` is ``rtai jacktrip -s
+    [-B P] ...``. Any other command line comes back unchanged (``--protocol rtai`` is the
+    default and is dropped)."""
+    if not argv or argv[0] not in ("call", "listen"):
+        return argv
+    rest = list(argv[1:])
+    protocol = None
+    for i, a in enumerate(rest):
+        if a == "--protocol" and i + 1 < len(rest):
+            protocol = rest[i + 1]
+            del rest[i : i + 2]
+            break
+        if a.startswith("--protocol="):
+            protocol = a.split("=", 1)[1]
+            del rest[i]
+            break
+    if protocol is None or protocol == "rtai":
+        return [argv[0], *rest]
+    if protocol != "jacktrip":
+        raise ConfigError(f"--protocol {protocol}: use rtai or jacktrip")
+    if argv[0] == "listen":
+        out = ["jacktrip", "-s"]
+        for i, a in enumerate(rest):
+            if a == "--port":
+                rest[i] = "--bind-port"
+            elif a.startswith("--port="):
+                rest[i] = "--bind-port=" + a.split("=", 1)[1]
+        return out + rest
+    positional = [i for i, a in enumerate(rest) if not a.startswith("-")]
+    if not positional:
+        raise ConfigError("call --protocol jacktrip: give the JackTrip server's HOST[:PORT]")
+    address = rest.pop(positional[0])
+    if address.startswith("["):  # [v6]:port or [v6]
+        host, _, tail = address[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    elif address.count(":") == 1:
+        host, port = address.split(":")
+    else:  # a name, IPv4, or a bare IPv6 address
+        host, port = address, ""
+    out = ["jacktrip", "-c", host]
+    if port:
+        out += ["--peer-port", port]
+    return out + rest
