@@ -610,7 +610,8 @@ class Peer:
         return (
             f"call {call.number} with {_fmt(call.remote)}: {a.codec}, {a.rate_hz} Hz, "
             f"{a.channels} ch, {a.block_frames}-frame blocks "
-            f"({a.block_frames / a.rate_hz * 1000:.2f} ms)"
+            f"({a.block_frames / a.rate_hz * 1000:.2f} ms), "
+            + ("encrypted (SRTP AES-128-GCM)" if call.guard.secure else "NOT encrypted")
         )
 
     def _timers(self, now: float) -> None:
