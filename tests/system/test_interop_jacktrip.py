@@ -68,6 +68,23 @@ def _longest_exact_run(sent: np.ndarray, got: np.ndarray) -> tuple[int, int]:
     return (int(runs.max()) if len(runs) else 0), lag
 
 
+def _exact_window_fraction(sent: np.ndarray, got: np.ndarray, window_s: float = 0.25) -> float:
+    """The share of loud windows of ``sent`` found bit-exact in ``got``, each at its own
+    delay: once settled the path is sample-exact, but a JackTrip queue slip under a
+    loaded machine moves the delay by a few blocks part-way through."""
+    a, b = sent.astype(np.float32), got.astype(np.float32)
+    lag = find_lag(a, b)
+    rows = windowed_delays(a, 0, b, -lag, RATE, window_s=window_s)
+    w = int(window_s * RATE)
+    exact = 0
+    for t_s, delay_ms, _ in rows:
+        start = round(t_s * RATE)
+        at = start + lag + round(delay_ms * RATE / 1000.0)  # offset = lag (see the rig)
+        if 0 <= at and at + w <= len(got):
+            exact += bool(np.array_equal(sent[start : start + w], got[at : at + w]))
+    return exact / len(rows) if rows else 0.0
+
+
 def _median_window_correlation(sent: np.ndarray, got: np.ndarray) -> float:
     """Median over 0.5 s windows of the correlation at each window's own delay: a
     buffer slip on the way (JackTrip's queue under load) costs one window, not all."""
@@ -118,8 +135,9 @@ def test_jacktrip_and_rtai_hear_each_other(
 ):
     """Speech both ways; a different talker on each channel, so a channel mix-up shows.
 
-    16-bit must be sample-exact for 2 s of the 3 s; the other resolutions are compared
-    by correlation (rtai's WAV output holds 16 bits). Redundancy (-r 2) both ways.
+    16-bit must be sample-exact (runs of a second or more, most windows exact); the
+    other resolutions are compared by correlation (rtai's WAV output holds 16 bits).
+    Redundancy (-r 2) both ways.
     """
     to_jt = np.stack([_codes(c) for c in range(channels)], axis=1)
     to_rtai = np.stack([_codes(c + 2) for c in range(channels)], axis=1)
@@ -188,10 +206,16 @@ def test_jacktrip_and_rtai_hear_each_other(
             run_rtai, lag_rtai = _longest_exact_run(
                 to_rtai[:, c].astype(np.int32), got[:, c].astype(np.int32)
             )
+            share_jt = _exact_window_fraction(to_jt[:, c], heard_by_jt[:, c])
+            share_rtai = _exact_window_fraction(to_rtai[:, c], got[:, c])
             print(f"jacktrip {jacktrip_mode} ch {c + 1}: exact runs {run_jt} samples to "
-                  f"jacktrip, {run_rtai} to rtai")  # fmt: skip
-            assert run_jt >= 2 * RATE, (c, run_jt, lag_jt, report)
-            assert run_rtai >= 2 * RATE, (c, run_rtai, lag_rtai, report)
+                  f"jacktrip, {run_rtai} to rtai; bit-exact windows {share_jt:.0%} to "
+                  f"jacktrip, {share_rtai:.0%} to rtai")  # fmt: skip
+            # Sample-exact once settled: a run of at least a second, and most windows
+            # exact at their own delay. A clean run reads 86-100 % (windows at the edges
+            # miss); a queue slip on a loaded machine costs a few windows.
+            assert run_jt >= RATE and share_jt >= 0.6, (c, run_jt, share_jt, report)
+            assert run_rtai >= RATE and share_rtai >= 0.6, (c, run_rtai, share_rtai, report)
         else:
             corr_jt = _median_window_correlation(to_jt[:, c], heard_by_jt[:, c])
             corr_rtai = _median_window_correlation(to_rtai[:, c], got[:, c])
