@@ -57,6 +57,13 @@ PNG = _common.REPO / "docs" / "codecs.png"
 RATE = cs.RATE_HZ
 BLOCKS = (128, 256, 480)
 BITRATES_KBPS = (24, 32, 48, 64, 96, 128)
+OPUS_NOTE = """
+
+Waveform SNR favours a coder that keeps the waveform (rtai perceptual) over one that
+shapes its noise by hearing and codes some bands parametrically (Opus): a higher SNR
+here does not mean better sound; PESQ-WB and the NMR model hearing. rtai perceptual's
+blocks stand alone with no overlap and its wavelet bands leak, which costs it most at
+low rates."""
 
 
 # --- lossless -----------------------------------------------------------------------------
@@ -385,13 +392,15 @@ block's duration.
 "polynomial only" is rtai lossless with the lifting stage off; "polynomial + lifting"
 is the shipped coder (per channel: the best polynomial predictor of order 0..4, then,
 when it pays, an integer (9,7)-M lifting packet of depth 1..3 over its residual, each
-band with its own Rice parameters). "LPC-8" estimates per-block linear prediction of
+band with its own Rice parameters; tried from 256-frame blocks on, as shorter blocks
+leave too little time for the search in Python). "LPC-8" estimates per-block linear prediction of
 order 8 with quantised coefficients (best precision of 9..15 bits), sent coefficients
-and warm-up samples, and the same Rice coder. LPC predicts better on long blocks of
-speech, but its exact decoder is a recursion over samples (each sample needs the one
-before, through a rounding), which NumPy cannot vectorise; the polynomial predictor
-inverts with cumulative sums and the lifting packet with whole-array steps, so rtai
-uses those.
+and warm-up samples, and the same Rice coder. A plain LPC-8 does not beat rtai's
+coder here; FLAC's tuned LPC (order up to 12, several analysis windows, exhaustive
+model search) does on 480-frame speech. An exact LPC decoder is a recursion over
+samples (each sample needs the one before, through a rounding), which NumPy cannot
+vectorise; the polynomial predictor inverts with cumulative sums and the lifting
+packet with whole-array steps, so rtai uses those.
 
 {decor_md}
 
@@ -463,7 +472,7 @@ def _rq_lines(recs: list[dict]) -> str:
             f"- {label}: Opus is better at {', '.join(opus_wins) or 'no'} kbit/s"
             f" of {', '.join(map(str, BITRATES_KBPS))}."
         )
-    return "Where Opus wins (measured above):\n\n" + "\n".join(lines)
+    return "Where Opus wins (measured above):\n\n" + "\n".join(lines) + OPUS_NOTE
 
 
 if __name__ == "__main__":

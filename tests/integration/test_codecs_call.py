@@ -25,9 +25,11 @@ def on_grid(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def cfg(codec: str, **kw) -> PeerConfig:
-    # 10 ms blocks: two peers share this one Python process (and its GIL) here.
+    # 10 ms blocks and a deep buffer: two peers share this one Python process (and its
+    # GIL) on a machine that may be busy, and a block played late would be concealed.
     kw.setdefault("block_frames", 480)
-    return PeerConfig(codecs=(codec, "pcm"), buffer_ms=40, **kw)
+    kw.setdefault("buffer_ms", 100)
+    return PeerConfig(codecs=(codec, "pcm"), **kw)
 
 
 def test_lossless_call_delivers_16_and_24_bit_audio_bit_exact(start_pair):
@@ -57,7 +59,10 @@ def test_lossless_loss_costs_only_the_lost_blocks(start_pair):
     n = 480
     impair = ImpairmentConfig(delay_ms=2, loss_pct=4, seed=5)
     relays, via = netsim_between(impair)
-    b = on_grid(speech(RATE, 3.0, 1), 16)
+    # A microphone's noise floor under the speech: no block is digital silence, which a
+    # concealed block would match by chance.
+    hiss = np.random.default_rng(1).normal(0, 1e-3, 3 * RATE)
+    b = on_grid(speech(RATE, 3.0, 1) + hiss, 16)
     c = cfg("lossless", block_frames=n, redundancy=0)
     try:
         pair = start_pair(on_grid(speech(RATE, 3.5, 0), 16), b, c, c, via=via)
@@ -67,22 +72,32 @@ def test_lossless_loss_costs_only_the_lost_blocks(start_pair):
             r.stop()
     summary = pair.listener.finished_calls[-1]
     assert summary["lost"] > 0 and summary["concealed"] > 0 and summary["decode_errors"] == 0
-    heard = pair.listener_sink.data()[:, 0]
-    lag = find_lag(b, heard)
-    assert lag % n == 0  # blocks line up with the caller's blocks
-    ref, got = overlap(b, heard, lag)
-    blocks = ref.size // n
-    ref = ref[: blocks * n].reshape(blocks, n)
-    got = got[: blocks * n].reshape(blocks, n)
-    exact = np.all(ref == got, axis=1)
-    xfade = 48  # the concealer fades the first 1 ms of the block after a gap back in
-    tail_exact = np.all(ref[:, xfade:] == got[:, xfade:], axis=1)
-    lost = ~tail_exact
-    # Every block is exact, or lost, or (right after a lost one) exact but for its fade-in.
-    for k in np.flatnonzero(~exact):
-        assert lost[k] or (k > 0 and lost[k - 1]), k
-    assert 0 < lost.sum() <= summary["concealed"]
-    assert exact.mean() > 0.85
+    # Classify every played block by content (the playout may re-anchor after a loss,
+    # so no single lag holds for the whole call): a block the caller sent, exactly; one
+    # exact but for the concealer's 1 ms fade-in after a gap; or anything else.
+    xfade = 48
+    ints = np.rint(b * 32768).astype(np.int16)  # compare values: -0.0 == 0.0
+    sent = {ints[i * n : (i + 1) * n].tobytes() for i in range(b.size // n)}
+    tails = {ints[i * n + xfade : (i + 1) * n].tobytes() for i in range(b.size // n)}
+    heard = np.rint(pair.listener_sink.data()[:, 0] * 32768).astype(np.int16)
+    kinds = []
+    for j in range(heard.size // n):
+        block = heard[j * n : (j + 1) * n]
+        if block.tobytes() in sent:
+            kinds.append("exact")
+        elif block[xfade:].tobytes() in tails:
+            kinds.append("faded")
+        else:
+            kinds.append("other")
+    first, last = kinds.index("exact"), len(kinds) - 1 - kinds[::-1].index("exact")
+    kinds = kinds[first : last + 1]  # the call's span
+    others = kinds.count("other")
+    assert 0 < others <= summary["concealed"], "".join(k[0] for k in kinds)
+    # A loss touches only its own block: what follows is exact again (faded in at most).
+    for j, kind in enumerate(kinds):
+        if kind == "faded":
+            assert kinds[j - 1] == "other", j
+    assert kinds.count("exact") > 0.85 * (b.size // n)
 
 
 def test_perceptual_call_holds_the_bit_rate_and_sounds_like_the_input(start_pair):

@@ -16,7 +16,8 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    integer lifting wavelet packet of depth 1..3 (:mod:`rtai.dsp.wavelet`) then splits
    the residual into bands that get their own Rice parameters, which takes up much
    of the spectral shape an LPC filter would. Candidates are ranked by quick
-   estimates and the best are costed exactly (two of each kind from 256 frames on).
+   estimates and the best are costed exactly. The search grows with the block:
+   polynomial only below 256 frames, lifting from 256, more candidates from 480.
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
@@ -54,7 +55,8 @@ ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
 LIFT_DEPTHS = (1, 2, 3)
-THOROUGH_FRAMES = 256  # from this block length on, two candidates of each kind are costed
+LIFT_FRAMES = 256  # from this block length on, the lifting stage is tried
+THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind
 
 
 def check(rate_hz: int, channels: int, block_frames: int) -> str | None:
@@ -116,30 +118,35 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
     diffs = [x]
     for _ in range(min(MAX_FIXED_ORDER, n - 1)):
         diffs.append(np.diff(diffs[-1]))
-    warms = [np.array([d[0] for d in diffs[:k]], dtype=np.int64) for k in range(len(diffs))]
+    firsts = [int(d[0]) for d in diffs]
+    warms = [np.array(firsts[:k], dtype=np.int64) for k in range(len(diffs))]
+    warm_bits = [_warmup_bits(w) for w in warms]
     est = [
         rice.estimate_bounds(d, rice.partition_bounds(d.size, 3 if d.size >= 64 else 0))
-        + _warmup_bits(warms[k])
+        + warm_bits[k]
         for k, d in enumerate(diffs)
     ]
-    # Longer blocks have more time per block and more to gain: cost more candidates.
-    tries = 2 if n >= THOROUGH_FRAMES else 1
+    # The search grows with the block: a short block has little time (and Python's
+    # cost per NumPy call is fixed), a long one has more time and more to gain.
+    thorough = n >= THOROUGH_FRAMES
+    tries = 2 if thorough else 1
+    depths = LIFT_DEPTHS if thorough else LIFT_DEPTHS[:2] if n >= LIFT_FRAMES else ()
     best = None
     for k in np.argsort(est)[:tries].tolist():
         plan = rice.Plan(diffs[k])
-        bits = plan.bits + _warmup_bits(warms[k])
+        bits = plan.bits + warm_bits[k]
         if best is None or bits < best[0]:
             best = (bits, k, 0, plan, warms[k])
     top = best[1]
     lifted = []
-    for k in sorted({top, max(top - 1, 0)}):
+    for k in sorted({top, max(top - 1, 0)}) if thorough else (top,):
         bands = [diffs[k]]
-        for depth in LIFT_DEPTHS:  # each depth splits the last one's bands (order aside)
+        for depth in depths:  # each depth splits the last one's bands (order aside)
             if diffs[k].size < wavelet.MIN_SPLIT << depth:
                 break
             bands = [part for b in bands for part in wavelet.split_int(b)]
             base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-            guess = rice.estimate_bounds(np.concatenate(bands), base) + _warmup_bits(warms[k])
+            guess = rice.estimate_bounds(np.concatenate(bands), base) + warm_bits[k]
             lifted.append((guess, k, depth))
     lifted.sort()
     for guess, k, depth in lifted[:tries]:
@@ -148,7 +155,7 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
         bands = wavelet.packet_forward(diffs[k], depth, integer=True)
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
         plan = rice.BoundsPlan(np.concatenate(bands), base)
-        bits = plan.bits + _warmup_bits(warms[k]) + LIFT_BITS
+        bits = plan.bits + warm_bits[k] + LIFT_BITS
         if bits < best[0]:
             best = (bits, k, depth, plan, warms[k])
     return best

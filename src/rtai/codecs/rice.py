@@ -11,7 +11,9 @@ the ``k`` low bits of ``u``. Written code after code, the decoder would have to 
 the stream one code at a time (each code's length depends on the last), which in
 Python means a loop over samples. So the layout splits the two parts:
 
-    order:3  { k:5 | 31:5 width:5 } per partition
+    order:3  parameters: the first k in 5 bits, each next one as the zigzagged
+             difference from the one before in unary; k = 31 (escape) is followed
+             by width:5
     low bits of every sample (k bits each, or ``width`` for an escaped partition)
     unary quotients of the non-escaped samples: q zeros then a one, back to back
 
@@ -28,8 +30,9 @@ from rtai.codecs import CodecError
 
 ORDER_BITS = 3
 MAX_ORDER = (1 << ORDER_BITS) - 1
-PARAM_BITS = 5
+PARAM_BITS = 5  # the first partition's parameter; the others differ from the last
 ESCAPE = (1 << PARAM_BITS) - 1  # a parameter value meaning "fixed width follows"
+PARAM_COST = 3.0  # what choosing a partition plans for its parameter, in bits
 MAX_K = ESCAPE - 1  # 30
 WIDTH_BITS = 5  # escape width 0..31 bits
 
@@ -225,7 +228,7 @@ class _Costs:
         quot = self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]  # (K, P)
         rice = quot.astype(np.float64) + counts[None, :] * (ks[:, None].astype(np.float64) + 1)
         best_row = np.argmin(rice, axis=0)
-        best = rice[best_row, np.arange(counts.size)] + PARAM_BITS
+        best = rice[best_row, np.arange(counts.size)] + PARAM_COST
         best_k = ks[best_row].astype(np.int64)
         # Escape: every value at the width of the partition's largest.
         if u.size:
@@ -233,7 +236,7 @@ class _Costs:
             widths = _bit_lengths(tops)
         else:
             widths = np.zeros(counts.size, dtype=np.int64)
-        escape = counts * widths + PARAM_BITS + WIDTH_BITS
+        escape = counts * widths + PARAM_COST + WIDTH_BITS
         escape[widths >= 1 << WIDTH_BITS] = np.inf
         use_escape = escape < best
         params = np.where(use_escape, ESCAPE, best_k)
@@ -262,9 +265,9 @@ def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int
     for order in range(top, -1, -1):
         rice_bits = quot + counts[None, :] * kcol
         rows = rice_bits.argmin(axis=0)
-        best = rice_bits[rows, np.arange(counts.size)] + PARAM_BITS
+        best = rice_bits[rows, np.arange(counts.size)] + PARAM_COST
         widths = _bit_lengths(tops)
-        escape = counts * widths + PARAM_BITS + WIDTH_BITS
+        escape = counts * widths + PARAM_COST + WIDTH_BITS
         escape[widths >= 1 << WIDTH_BITS] = np.inf
         bits = int(np.minimum(best, escape).sum()) + ORDER_BITS
         if best_bits is None or bits <= best_bits:
@@ -297,7 +300,7 @@ def estimate_bounds(x: np.ndarray, bounds: np.ndarray) -> float:
     sums = np.add.reduceat(u, bounds[:-1])
     mean = sums / np.maximum(counts, 1.0)
     k = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K)
-    return float(np.sum(counts * (k + 1.0) + sums / 2.0**k) + PARAM_BITS * counts.size)
+    return float(np.sum(counts * (k + 1.0) + sums / 2.0**k) + PARAM_COST * counts.size)
 
 
 def split_bounds(base: np.ndarray, split: int) -> np.ndarray:
@@ -377,21 +380,42 @@ def encode_bounds(w: BitWriter, x: np.ndarray, bounds: np.ndarray) -> None:
 def _write_body(w: BitWriter, u: np.ndarray, bounds: np.ndarray, params: np.ndarray) -> None:
     low_widths = np.empty(u.size, dtype=np.int64)
     unary = np.ones(u.size, dtype=bool)
+    last = None
     for p, k in enumerate(params.tolist()):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
+        _write_param(w, k, last)
+        last = k
         if k == ESCAPE:
             width = bit_length(u[lo:hi])
-            w.write(ESCAPE, PARAM_BITS)
             w.write(width, WIDTH_BITS)
             low_widths[lo:hi] = width
             unary[lo:hi] = False
         else:
-            w.write(k, PARAM_BITS)
             low_widths[lo:hi] = k
     mask = (np.uint64(1) << low_widths.astype(np.uint64)) - np.uint64(1)
     w.write_array(u & mask, low_widths)
     q = u[unary] >> low_widths[unary].astype(np.uint64)
     w.write_array(np.ones(q.size, dtype=np.uint64), q.astype(np.int64) + 1)
+
+
+def _write_param(w: BitWriter, k: int, last: int | None) -> None:
+    """The first parameter in PARAM_BITS; each next one as the zigzagged difference from
+    the one before, in unary (neighbouring partitions mostly share k, give or take one)."""
+    if last is None:
+        w.write(k, PARAM_BITS)
+    else:
+        delta = k - last
+        w.write(1, 2 * abs(delta) - (delta < 0) + 1)
+
+
+def _read_param(r: BitReader, last: int | None) -> int:
+    if last is None:
+        return r.read(PARAM_BITS)
+    z = int(r.read_unary(1)[0])
+    k = last + (-(z + 1) // 2 if z & 1 else z // 2)
+    if not 0 <= k <= ESCAPE:
+        raise CodecError(f"corrupt payload: Rice parameter {k}")
+    return k
 
 
 def decode(r: BitReader, n: int, max_width: int = 40) -> np.ndarray:
@@ -408,9 +432,10 @@ def decode_bounds(r: BitReader, bounds: np.ndarray, max_width: int = 40) -> np.n
     n = int(bounds[-1])
     low_widths = np.empty(n, dtype=np.int64)
     unary = np.ones(n, dtype=bool)
+    last = None
     for p in range(len(bounds) - 1):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
-        k = r.read(PARAM_BITS)
+        k = last = _read_param(r, last)
         if k == ESCAPE:
             k = r.read(WIDTH_BITS)
             unary[lo:hi] = False
