@@ -7,10 +7,13 @@ callback only copies blocks in and out). For each captured block:
    the block was captured (the exact blocks handed to the output callback, placed by
    their DAC times against the block's ADC time);
 2. :class:`~rtai.dsp.echo.Reframer` cuts capture and reference into 10 ms frames;
-3. the engine processes each frame: WebRTC's audio processing module through
-   ``pywebrtc-audio`` (AEC3, noise suppression, AGC2, speech probability) when it is
-   installed, else :class:`NumpyEngine`, a frequency-domain adaptive echo canceller
-   with an energy voice detector (no noise suppression or gain control);
+3. the engine processes each frame: by default rtai's own echo canceller
+   (:class:`~rtai.dsp.aec.EchoCanceller`, pure NumPy: it keeps the near-end talker
+   through double talk), then WebRTC's high-pass, noise suppression, AGC2 and speech
+   probability through ``pywebrtc-audio`` when that is installed (an energy voice
+   detector and no NS/AGC when not); ``engine="webrtc"`` runs WebRTC's whole module
+   instead (AEC3 included: deeper echo suppression, but it attenuates the near end
+   during double talk, see docs/benchmarks.md);
 4. :class:`VoiceGate` decides, from the speech probability and the level, whether
    the block is speech (sent) or silence (not sent: voice-activity DTX), with a fast
    energy onset so the first syllable is not clipped and a hangover so word endings
@@ -59,7 +62,7 @@ class ProcessingOptions:
     agc: bool = False
     vad: bool = False
     ptt: bool = False
-    engine: str = "auto"  # auto | webrtc | numpy
+    engine: str = "auto"  # auto (= rtai) | rtai | webrtc | numpy
 
     @property
     def any_dsp(self) -> bool:
@@ -108,187 +111,84 @@ class WebRtcEngine:
         return out.reshape(-1, self.channels)
 
 
-class NumpyEngine:
-    """The fallback: rtai's own echo canceller in NumPy, and an energy speech detector.
-
-    * A partitioned-block frequency-domain NLMS filter (overlap-save, 10 ms partitions,
-      ``tail_s`` of echo path) takes the linear echo out.
-    * A residual-echo suppressor takes out what a linear filter cannot (a loudspeaker
-      driven into compression, the tail beyond the filter): per frequency bin, the
-      residual is estimated as ``leak`` times the filter's own echo estimate, ``leak``
-      being learned from how the error's power spectrum follows the estimate's; the bin
-      is attenuated by a Wiener-like gain (floor ``floor_db``). It works on 20 ms
-      sqrt-Hann windows with a 10 ms hop, so it delays the output by 10 ms.
-
-    No noise suppression and no gain control (those need pywebrtc-audio).
-    """
-
-    name = "numpy"
-
-    def __init__(
-        self,
-        rate_hz: int,
-        channels: int,
-        opts: ProcessingOptions,
-        tail_s: float = 0.5,
-        step: float = 0.5,
-        floor_db: float = -40.0,
-        oversub: float = 4.0,
-        reg_rel: float = 0.01,
-    ) -> None:
-        self.frame_frames = f = rate_hz // 100
-        self.channels = channels
-        self.aec = opts.aec
-        self.partitions = max(1, math.ceil(tail_s * rate_hz / f))
-        self.step = step
-        bins = f + 1
-        self._w = np.zeros((channels, self.partitions, bins), dtype=np.complex128)
-        self._x_hist = np.zeros((channels, self.partitions, bins), dtype=np.complex128)
-        self._x_prev = np.zeros((channels, f))
-        # residual-echo suppressor state
-        self._win = np.sqrt(np.hanning(2 * f + 1)[: 2 * f])  # periodic: sums to 1 at 50 %
-        self._e_prev = np.zeros((channels, f))
-        self._y_prev = np.zeros((channels, f))
-        self._ola = np.zeros((channels, f))
-        self._ey = np.full((channels, bins), 1e-9)  # smoothed |E|^2 |Y|^2
-        self._yy = np.full((channels, bins), 1e-9)  # smoothed |Y|^4
-        self._gain = np.ones((channels, bins))
-        self._floor = 10 ** (floor_db / 20)
-        self.oversub = oversub
-        self.reg_rel = reg_rel
-        self._floor_db = -90.0
-        self.speech_probability = 0.0
-
-    def _cancel(self, c: int, near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        f = self.frame_frames
-        x = np.concatenate([self._x_prev[c], far])
-        self._x_prev[c] = far
-        X = np.fft.rfft(x)
-        hist = self._x_hist[c]
-        hist[1:] = hist[:-1]
-        hist[0] = X
-        Y = np.sum(self._w[c] * hist, axis=0)
-        y = np.fft.irfft(Y)[f:]
-        e = near - y
-        # Normalise by the far-end power in the whole tail the filter spans; the
-        # regulariser keeps the step small while the far end is quiet (nothing to
-        # learn, and double talk likely).
-        norm = np.sum(hist.real**2 + hist.imag**2, axis=0)
-        norm += self.reg_rel * float(np.mean(norm)) + 1e-6 * (2 * f)
-        E = np.fft.rfft(np.concatenate([np.zeros(f), e]))
-        G = self.step * E / norm
-        grad = np.conj(hist) * G
-        # Gradient constraint: keep each partition a causal length-f filter.
-        g = np.fft.irfft(grad, axis=-1)
-        g[:, f:] = 0.0
-        self._w[c] += np.fft.rfft(g, axis=-1)
-        return e, y
-
-    def _suppress(self, c: int, e: np.ndarray, y: np.ndarray) -> np.ndarray:
-        f = self.frame_frames
-        win = self._win
-        Ew = np.fft.rfft(win * np.concatenate([self._e_prev[c], e]))
-        Yw = np.fft.rfft(win * np.concatenate([self._y_prev[c], y]))
-        self._e_prev[c] = e
-        self._y_prev[c] = y
-        pe, py = np.abs(Ew) ** 2, np.abs(Yw) ** 2
-        # How much of the estimated echo is left in the error: the regression of the
-        # error's power on the estimate's, over all bins, smoothed over ~0.5 s.
-        self._ey[c] = 0.95 * self._ey[c] + 0.05 * pe * py
-        self._yy[c] = 0.95 * self._yy[c] + 0.05 * py * py
-        leak = float(np.clip(np.sum(self._ey[c]) / np.sum(self._yy[c]), 0.005, 0.5))
-        residual = self.oversub * leak * py
-        gain = np.clip(1.0 - residual / (pe + 1e-12), self._floor, 1.0)
-        # Release slowly (a decaying echo tail), attack at once.
-        gain = np.minimum(gain, 0.6 * self._gain[c] + 0.4 * gain)
-        self._gain[c] = gain
-        out = win * np.fft.irfft(gain * Ew)
-        frame = out[:f] + self._ola[c]
-        self._ola[c] = out[f:]
-        return frame
-
-    def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        near64 = near.astype(np.float64)
-        if self.aec:
-            out = np.empty_like(near64)
-            for c in range(self.channels):
-                e, y = self._cancel(c, near64[:, c], far[:, c].astype(np.float64))
-                out[:, c] = self._suppress(c, e, y)
-        else:
-            out = near64
-        level_db = 10 * math.log10(float(np.mean(out**2)) + 1e-12)
-        # Energy speech probability against a floor that falls at once and rises slowly.
-        self._floor_db = min(level_db, self._floor_db + 0.05)
-        over = level_db - self._floor_db
-        self.speech_probability = float(min(1.0, max(0.0, (over - 6.0) / 12.0)))
-        return out.astype(np.float32)
-
-    @property
-    def gain_db(self) -> float | None:
-        return None
-
-
 class RtaiEngine:
-    """rtai's own echo canceller (:class:`~rtai.dsp.aec.EchoCanceller`: two-path
-    frequency-domain filter with a loudspeaker non-linearity model and a gentle
-    residual-echo suppressor), then WebRTC's noise suppression and gain control
-    (pywebrtc-audio's AudioProcessor with its AEC3 off) when that is installed."""
-
-    name = "rtai"
+    """rtai's own echo canceller (:class:`rtai.dsp.aec.EchoCanceller`: frequency-domain
+    Kalman filter, loudspeaker non-linearity model, a residual-echo suppressor that
+    leaves near-end-dominated bins alone), then, when pywebrtc-audio is installed and
+    ``use_webrtc``, WebRTC's high-pass, noise suppression and speech probability (its
+    AudioProcessor with AEC3 and AGC off) and its AGC2 on its own, told that the speech
+    probability is 0 in frames the canceller found held only echo. Without it (the
+    ``numpy`` engine), an energy speech detector and no noise suppression or gain
+    control."""
 
     def __init__(
         self,
         rate_hz: int,
         channels: int,
         opts: ProcessingOptions,
+        use_webrtc: bool = True,
         tail_s: float = 0.6,
-        aec3_after: bool = False,
         **aec_kwargs,
     ) -> None:
         from rtai.dsp.aec import EchoCanceller
 
-        self._aec3 = aec3_after
         self.frame_frames = f = rate_hz // 100
         self.channels = channels
         self.aec = opts.aec
         partitions = max(1, math.ceil(tail_s * rate_hz / f))
-        self._cancellers = (
-            [EchoCanceller(f, partitions, **aec_kwargs) for _ in range(channels)]
-            if opts.aec
-            else []
-        )
-        self._agc = opts.agc and _webrtc is not None
+        n = channels if opts.aec else 0
+        self.cancellers = [EchoCanceller(f, partitions, **aec_kwargs) for _ in range(n)]
         self._ap = None
-        if _webrtc is not None and (opts.ns or opts.agc or opts.vad or aec3_after):
+        if use_webrtc and _webrtc is not None:
             self._ap = _webrtc.AudioProcessor(
                 sample_rate=rate_hz,
                 num_channels=channels,
-                echo_cancellation=aec3_after,
+                echo_cancellation=False,
                 noise_suppression=opts.ns,
-                auto_gain_control=opts.agc,
+                auto_gain_control=False,
                 ns_level=NS_LEVEL,
             )
+        # AGC2 on its own, told the speech probability: zero in frames the canceller
+        # finds hold only (left-over) echo, so it does not turn the echo up as speech
+        self._gc = None
+        if self._ap is not None and opts.agc:
+            self._gc = _webrtc.GainController(sample_rate=rate_hz, num_channels=channels)
+        self.name = "rtai" if self._ap is not None else "numpy"
         self._floor_db = -90.0
         self.speech_probability = 0.0
 
     @property
     def gain_db(self) -> float | None:
-        return float(self._ap.gain_db) if self._agc and self._ap is not None else None
+        return float(self._gc.gain_db) if self._gc is not None else None
+
+    def reference_moved(self) -> None:
+        """The reference was realigned (an xrun, a restarted stream): the echo now sits
+        elsewhere against it, so the cancellers must learn it again quickly."""
+        for canceller in self.cancellers:
+            canceller.restart()
 
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-        out = near.astype(np.float64)
-        for c, canceller in enumerate(self._cancellers):
-            out[:, c] = canceller.process(out[:, c], far[:, c].astype(np.float64))
-        out32 = out.astype(np.float32)
-        if self._ap is not None:
-            ref = far.reshape(-1) if self._aec3 else None
-            out32 = self._ap.process(out32.reshape(-1), ref).reshape(-1, self.channels)
-            self.speech_probability = float(self._ap.speech_probability)
+        if self.cancellers:
+            out = np.empty(near.shape)
+            for c, canceller in enumerate(self.cancellers):
+                out[:, c] = canceller.process(near[:, c].astype(np.float64), far[:, c])
+            out32 = out.astype(np.float32)
         else:
-            level_db = 10 * math.log10(float(np.mean(out**2)) + 1e-12)
-            self._floor_db = min(level_db, self._floor_db + 0.05)
-            over = level_db - self._floor_db
-            self.speech_probability = float(min(1.0, max(0.0, (over - 6.0) / 12.0)))
+            out32 = np.asarray(near, dtype=np.float32)
+        echo_only = bool(self.cancellers) and all(c.echo_only for c in self.cancellers)
+        if self._ap is not None:
+            out32 = self._ap.process(out32.reshape(-1), None).reshape(-1, self.channels)
+            p = 0.0 if echo_only else float(self._ap.speech_probability)
+            if self._gc is not None:
+                out32 = self._gc.process(out32.reshape(-1), p).reshape(-1, self.channels)
+            self.speech_probability = p
+            return out32
+        # Energy speech probability against a floor that falls at once and rises slowly.
+        level_db = 10 * math.log10(float(np.mean(np.square(out32, dtype=np.float64))) + 1e-12)
+        self._floor_db = min(level_db, self._floor_db + 0.05)
+        over = level_db - self._floor_db
+        p = float(min(1.0, max(0.0, (over - 6.0) / 12.0)))
+        self.speech_probability = 0.0 if echo_only else p
         return out32
 
 
@@ -307,12 +207,12 @@ def measure_delay_frames(engine: Engine, channels: int) -> int:
 
 
 def make_engine(rate_hz: int, channels: int, opts: ProcessingOptions) -> Engine:
-    """The WebRTC engine when available (or asked for), else the NumPy fallback."""
-    if opts.engine == "rtai":
-        return RtaiEngine(rate_hz, channels, opts)
-    if opts.engine == "webrtc" or (opts.engine == "auto" and webrtc_available()):
+    """``auto``/``rtai``: rtai's echo canceller with WebRTC's NS and AGC when installed;
+    ``webrtc``: WebRTC's whole module (AEC3 included); ``numpy``: rtai's canceller, no
+    pywebrtc-audio at all."""
+    if opts.engine == "webrtc":
         return WebRtcEngine(rate_hz, channels, opts)
-    return NumpyEngine(rate_hz, channels, opts)
+    return RtaiEngine(rate_hz, channels, opts, use_webrtc=opts.engine != "numpy")
 
 
 def fallback_warning(opts: ProcessingOptions) -> str | None:
@@ -322,8 +222,8 @@ def fallback_warning(opts: ProcessingOptions) -> str | None:
     lost = [n for n, on in (("noise suppression", opts.ns), ("gain control", opts.agc)) if on]
     tail = f"; {' and '.join(lost)} off" if lost else ""
     return (
-        "pywebrtc-audio is not installed: using rtai's own NumPy echo canceller"
-        f"{tail} (pip install pywebrtc-audio for WebRTC's AEC3, NS and AGC)"
+        "pywebrtc-audio is not installed: rtai's echo canceller with an energy voice"
+        f" detector{tail} (pip install pywebrtc-audio for WebRTC's NS, AGC and VAD)"
     )
 
 
@@ -459,6 +359,7 @@ class CapturePipeline:
         # filters. The capture time sent along (abs-capture-time) is moved back by it.
         reframe = self._reframer.delay_frames if self._reframer else 0
         self.delay_s = (reframe + self.engine_delay_frames) / rate_hz
+        self._realigned = 0
         self._mic_sq = 0.0
         self._out_sq = 0.0
         self.speech_probability = 0.0
@@ -484,6 +385,11 @@ class CapturePipeline:
             if self.opts.aec:
                 far = self.reference.reference(block_index * n, adc_s, n)
                 c.reference_missing_frames = self.reference.missing_frames
+                if self.reference.realigned != self._realigned:  # the echo moved
+                    self._realigned = self.reference.realigned
+                    moved = getattr(self.engine, "reference_moved", None)
+                    if moved is not None:
+                        moved()
             else:
                 far = np.zeros_like(block)
             probs = []

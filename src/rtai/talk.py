@@ -39,8 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--ptt", action="store_true", help=f"push-to-talk: send only while toggled on ({KEYS_HELP})"
     )
     g.add_argument(
-        "--processing-engine", choices=("auto", "webrtc", "numpy"), default="auto",
-        help="auto: WebRTC (pywebrtc-audio) if installed, else rtai's NumPy echo canceller",
+        "--processing-engine", choices=("auto", "rtai", "webrtc", "numpy"), default="auto",
+        help="auto/rtai: rtai's echo canceller, then WebRTC's NS and AGC if pywebrtc-audio "
+        "is installed; webrtc: WebRTC's whole module (AEC3); numpy: rtai's alone",
     )  # fmt: skip
 
 

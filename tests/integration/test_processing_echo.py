@@ -43,8 +43,36 @@ def test_webrtc_aec_removes_a_rooms_echo_after_two_seconds(block):
     assert _erle_db("webrtc", block, 0.3, 0.1) >= 25.0
 
 
-def test_numpy_fallback_takes_the_bulk_of_the_echo_out():
-    assert _erle_db("numpy", 480, 0.2, 0.03) >= 12.0
+@pytest.mark.parametrize("block", [480, 128])
+def test_rtais_canceller_removes_a_rooms_echo_after_two_seconds(block):
+    # The default engine's canceller, here without pywebrtc-audio ("numpy"): the same
+    # room as above.
+    assert _erle_db("numpy", block, 0.3, 0.1) >= 30.0
+
+
+def _near_end_kept_db(engine: str) -> tuple[float, float]:
+    """Double talk (near end from 4 s, echo from a room at 6 dB ERL): the near end's
+    power over what differs from it in the output, and in the microphone itself."""
+    far = speech(RATE, 10.0, 0)
+    near = np.concatenate([np.zeros(4 * RATE), speech(RATE, 6.0, 1)]).astype(np.float32)
+    mic = (near + echo_of(far, synthetic_rir(RATE, 0.2, 0.05, seed=3))).astype(np.float32)
+    p = CapturePipeline(RATE, 1, 480, ProcessingOptions(aec=True, engine=engine))
+    out, _ = run_capture(p, mic, far, OUT_LATENCY)
+    out = out[round(p.delay_s * RATE) :].astype(np.float64)
+    seg = slice(4 * RATE, len(out))
+    n = near[: len(out)][seg]
+
+    def sdr(x: np.ndarray) -> float:
+        return 10 * math.log10(float(np.sum(n**2)) / float(np.sum((x - n) ** 2)))
+
+    return sdr(out[seg]), sdr(mic[: len(out)][seg])
+
+
+def test_in_double_talk_the_near_end_comes_through_with_the_echo_taken_out():
+    kept, raw = _near_end_kept_db("numpy")
+    # measured 20 dB against 7 dB in the microphone (WebRTC's AEC3 here: 5 dB, its
+    # suppressor takes near-end speech out with the echo)
+    assert kept >= raw + 9.0
 
 
 def test_without_the_reference_there_is_nothing_to_cancel():

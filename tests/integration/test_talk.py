@@ -80,6 +80,6 @@ def test_processing_options_reach_the_call_and_its_statistics(tmp_path):
     assert in_call, rows
     last = in_call[-1]
     assert last["talk"] == "open"
-    assert last["processing"] == ("webrtc" if webrtc_available() else "numpy")
+    assert last["processing"] == ("rtai" if webrtc_available() else "numpy")
     assert last["sent"] > 50  # speech went out
     assert "vad_silent" in last and "aec_realigned" in last
