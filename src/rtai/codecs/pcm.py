@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtai.codecs import CodecError, EncoderSettings
-from rtai.dsp.conceal import Concealer
+from rtai.codecs.standalone import StandaloneDecoder
 
 L16_PAYLOAD_TYPE = 96
 _SCALE = 32768.0
@@ -44,28 +44,15 @@ class L16Encoder:
         """PCM has nothing to tune."""
 
 
-class L16Decoder:
+class L16Decoder(StandaloneDecoder):
     """Decodes L16 and conceals missing blocks (see :mod:`rtai.dsp.conceal`)."""
 
     def __init__(self, rate_hz: int, channels: int, block_frames: int) -> None:
-        self.channels = channels
-        self.block_frames = block_frames
+        super().__init__(rate_hz, channels, block_frames)
         self._bytes = block_frames * channels * 2
-        self._concealer = Concealer(block_frames, channels, rate_hz)
-        self._out = np.zeros((block_frames, channels), dtype=np.float32)
 
-    def decode(self, payload: bytes) -> np.ndarray:
+    def _decode_block(self, payload: bytes) -> np.ndarray:
         if len(payload) != self._bytes:
             raise CodecError(f"L16 payload of {len(payload)} bytes, expected {self._bytes}")
         ints = np.frombuffer(payload, dtype=_BE_I16).reshape(self.block_frames, self.channels)
-        block = ints.astype(np.float32) / np.float32(_SCALE)
-        self._concealer.good(block, self._out)
-        return self._out
-
-    def conceal(self) -> np.ndarray:
-        self._concealer.conceal(self._out)
-        return self._out
-
-    def recover(self, next_payload: bytes) -> np.ndarray | None:
-        """L16 carries no forward error correction."""
-        return None
+        return ints.astype(np.float32) / np.float32(_SCALE)

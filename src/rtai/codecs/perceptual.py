@@ -30,8 +30,8 @@ import math
 import numpy as np
 
 from rtai.codecs import CodecError, EncoderSettings, rice
+from rtai.codecs.standalone import StandaloneDecoder
 from rtai.dsp import toh, wavelet
-from rtai.dsp.conceal import Concealer
 
 PERCEPTUAL_PAYLOAD_TYPE = 101
 VERSION = 1
@@ -250,28 +250,14 @@ class PerceptualEncoder:
         self.control.target_bits = self._target(settings.bitrate_bps)
 
 
-class PerceptualDecoder:
+class PerceptualDecoder(StandaloneDecoder):
     """Decodes perceptual payloads and conceals missing blocks (:mod:`rtai.dsp.conceal`)."""
 
     def __init__(self, rate_hz: int, channels: int, block_frames: int) -> None:
         reason = check(rate_hz, channels, block_frames)
         if reason:
             raise CodecError(reason)
-        self.rate_hz = rate_hz
-        self.channels = channels
-        self.block_frames = block_frames
-        self._concealer = Concealer(block_frames, channels, rate_hz)
-        self._out = np.zeros((block_frames, channels), dtype=np.float32)
+        super().__init__(rate_hz, channels, block_frames)
 
-    def decode(self, payload: bytes) -> np.ndarray:
-        block = decode_block(bytes(payload), self.block_frames, self.channels, self.rate_hz)
-        self._concealer.good(block, self._out)
-        return self._out
-
-    def conceal(self) -> np.ndarray:
-        self._concealer.conceal(self._out)
-        return self._out
-
-    def recover(self, next_payload: bytes) -> np.ndarray | None:
-        """Packets stand alone: a lost block cannot be rebuilt from the next one."""
-        return None
+    def _decode_block(self, payload: bytes) -> np.ndarray:
+        return decode_block(bytes(payload), self.block_frames, self.channels, self.rate_hz)

@@ -30,7 +30,7 @@ import numpy as np
 
 from rtai.audio.endpoint import Endpoint
 from rtai.codecs import CodecError, CodecInfo
-from rtai.dsp.conceal import Concealer
+from rtai.codecs.standalone import StandaloneDecoder
 from rtai.jacktrip import protocol as jt
 from rtai.media import MediaReceiver
 from rtai.rtp.packet import RtpPacket
@@ -105,29 +105,18 @@ class Recutter:
         return item
 
 
-class JackTripDecoder:
+class JackTripDecoder(StandaloneDecoder):
     """The playout side of the private codec: JackTrip audio bytes to float32 blocks."""
 
     def __init__(self, bits: int, rate_hz: int, channels: int, block_frames: int) -> None:
+        super().__init__(rate_hz, channels, block_frames)
         self.bits = bits
-        self.channels = channels
-        self.block_frames = block_frames
-        self._concealer = Concealer(block_frames, channels, rate_hz)
-        self._out = np.zeros((block_frames, channels), dtype=np.float32)
 
-    def decode(self, payload: bytes) -> np.ndarray:
+    def _decode_block(self, payload: bytes) -> np.ndarray:
         block = jt.decode_audio(payload, self.block_frames, self.bits)
         if block.shape[1] != self.channels:
             raise CodecError(f"{block.shape[1]} channels, expected {self.channels}")
-        self._concealer.good(block, self._out)
-        return self._out
-
-    def conceal(self) -> np.ndarray:
-        self._concealer.conceal(self._out)
-        return self._out
-
-    def recover(self, next_payload: bytes) -> np.ndarray | None:
-        return None
+        return block
 
 
 def _codec(bits: int) -> CodecInfo:
