@@ -37,6 +37,7 @@ from rtai.pairing import Pairing, derive_call_keys  # noqa: E402
 from rtai.rtp.packet import RtpPacket  # noqa: E402
 from rtai.rtp.rtcp import ReceiverReport, ReportBlock, Sdes, SdesChunk, build_compound  # noqa: E402
 from rtai.rtp.srtp import SrtpReceiver, SrtpSender  # noqa: E402
+from rtai.testing.ports import free_udp_port  # noqa: E402
 
 SECTION = "crypto"
 RATE = 48000
@@ -242,19 +243,9 @@ def _rtai(*args: str, **kw) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def one_call(mode: str, codec: str, src: Path, out_dir: Path, seconds: float) -> float:
     """CPU seconds (user + system) of listener and caller for one file-to-file call."""
-    port = _free_port()
+    port = free_udp_port()
     sec = ["--insecure"] if mode == "plain" else ["--passphrase", "bench passphrase"]
     common = ["--codec", codec, "--buffer", "40", "-q"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

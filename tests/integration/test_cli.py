@@ -17,6 +17,7 @@ import soundfile as sf
 
 from rtai.audio.signals import speech
 from rtai.dsp.align import aligned_correlation
+from rtai.testing.ports import free_udp_port
 
 RATE = 48000
 REQUIRED_STATS = {
@@ -47,14 +48,6 @@ def spawn(*args: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def read_until(proc: subprocess.Popen, pattern: str) -> tuple[re.Match, str]:
@@ -131,7 +124,7 @@ def test_busy_port_is_reported():
 
 def test_no_sound_card_points_at_files_and_demo(monkeypatch):
     # This machine (and CI) has no sound card and no audio server running for rtai.
-    proc = rtai("listen", "--port", str(free_port()), "--seconds", "1")
+    proc = rtai("listen", "--port", str(free_udp_port()), "--seconds", "1")
     if proc.returncode == 0:
         pytest.skip("a sound card is present")
     assert proc.returncode == 2
@@ -149,7 +142,7 @@ def test_devices_lists_or_explains():
 def test_file_call_end_to_end_with_stats(tmp_path, codec):
     src = tmp_path / "say.wav"
     sf.write(src, speech(RATE, 2.0, 1), RATE, subtype="PCM_16")
-    port = free_port()
+    port = free_udp_port()
     listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "tone:330",
                      "--output", str(tmp_path / "listener.wav"), "--stats-json",
                      str(tmp_path / "l.json"), "--seconds", "15", "--codec", codec,
@@ -190,7 +183,7 @@ def test_file_call_end_to_end_with_stats(tmp_path, codec):
 
 
 def test_ctrl_c_on_the_caller_says_goodbye_and_listener_waits_again(tmp_path):
-    port = free_port()
+    port = free_udp_port()
     listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
                      "--output", "null", "--seconds", "20")  # fmt: skip
     caller = None
@@ -235,7 +228,7 @@ def test_demo_runs_and_reports(tmp_path):
 
 
 def test_wrong_code_is_refused_on_both_sides_and_insecure_warns():
-    port = free_port()
+    port = free_udp_port()
     listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
                      "--output", "null", "--seconds", "15")  # fmt: skip
     try:
@@ -262,7 +255,7 @@ def test_wrong_code_is_refused_on_both_sides_and_insecure_warns():
 def test_a_caller_on_a_terminal_is_asked_for_the_code():
     import pty
 
-    port = free_port()
+    port = free_udp_port()
     listener = spawn("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "noise",
                      "--output", "null", "--seconds", "15")  # fmt: skip
     master, slave = pty.openpty()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import soundfile as sf
 
 from rtai.audio.signals import speech
 from rtai.dsp.align import find_lag
-from rtai.testing.jack_rig import JackServer, RigCard, jack_env, windowed_delays
+from rtai.testing.jack_rig import RigCard, jack_env, windowed_delays
+from rtai.testing.ports import free_udp_port
 
 pytestmark = [
     pytest.mark.system,
@@ -31,21 +31,6 @@ pytestmark = [
 RATE = 48000
 PERIOD = 128
 SECONDS = 3.0
-
-
-@pytest.fixture(scope="module")
-def jack_server():
-    server = JackServer(f"rtai-issue6-jt-{os.getpid()}", RATE, PERIOD).start()
-    yield server
-    server.stop()
-
-
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _codes(seed: int) -> np.ndarray:
@@ -147,7 +132,7 @@ def test_jacktrip_and_rtai_hear_each_other(
     pad = np.zeros((int(3 * RATE), channels), dtype=np.int16)
     sf.write(src, np.concatenate([to_jt, pad]), RATE, subtype="PCM_16")
     out = tmp_path / "rtai_out.wav"
-    jt_port, rtai_port = _free_port(), _free_port()
+    jt_port, rtai_port = free_udp_port(), free_udp_port()
     name = f"jt{os.getpid()}{jacktrip_mode[0]}{channels}{bits}{frame}"
     if jacktrip_mode == "server":
         jt_cmd = ["jacktrip", "-s", "-B", str(jt_port)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,31 +19,16 @@ import pytest
 
 from rtai.audio.signals import speech
 from rtai.testing.jack_rig import (
-    JackServer,
     RigCard,
     jack_env,
     windowed_delays,
 )
+from rtai.testing.ports import free_udp_port
 
 pytestmark = pytest.mark.system
 
 RATE = 48000
 PERIOD = 480  # equal to the block size; 480 runs without timer hiccups here
-
-
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-@pytest.fixture(scope="module")
-def jack_server():
-    server = JackServer(f"rtai-test-{os.getpid()}", RATE, PERIOD).start()
-    yield server
-    server.stop()
 
 
 def _rtai(*args: str) -> list[str]:
@@ -66,7 +50,7 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
     procs: list[subprocess.Popen] = []
     try:
         env = jack_env(name)
-        port = _free_port()
+        port = free_udp_port()
         common = ["--frame", str(PERIOD), "--buffer", buffer, "--codec", codec, "-q",
                   "--passphrase", f"rtai system test {os.getpid()}",
                   # the rig's cards are devices: keep the capture processing (on by

@@ -10,7 +10,6 @@ A's voice must come back at least 30 dB below A's input.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,8 @@ import pytest
 
 from rtai.audio.signals import speech
 from rtai.processing import webrtc_available
-from rtai.testing.jack_rig import JackServer, RigCard, jack_env
+from rtai.testing.jack_rig import RigCard, jack_env
+from rtai.testing.ports import free_udp_port
 from rtai.testing.room import echo_rig_card, synthetic_rir
 
 pytestmark = pytest.mark.system
@@ -29,21 +29,6 @@ RATE = 48000
 PERIOD = 480
 TALK_S = 8.0
 SETTLED_S = 3.0  # the canceller converges on the first seconds of A's talk
-
-
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-@pytest.fixture(scope="module")
-def jack_server():
-    server = JackServer(f"rtai-i8-echo-{os.getpid()}", RATE, PERIOD).start()
-    yield server
-    server.stop()
 
 
 def _rtai(*args: str) -> list[str]:
@@ -60,7 +45,7 @@ def _echo_return_db(server: str, b_processing: list[str]) -> tuple[float, float]
     said = speech(RATE, TALK_S, 0)
     try:
         env = jack_env(server)
-        port = _free_port()
+        port = free_udp_port()
         common = ["--frame", str(PERIOD), "--codec", "opus", "--buffer", "20", "-q",
                   "--passphrase", f"rtai echo test {os.getpid()}"]  # fmt: skip
         a_plain = ["--no-aec", "--no-ns", "--no-agc", "--no-vad"]  # A's input, untouched
