@@ -197,6 +197,12 @@ def decorrelation_table(seconds: float, records: list[dict]) -> str:
                 poly = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
                 lossless.LIFT_DEPTHS = depths
+            adapt, lift = lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES
+            try:  # lifting on at every size, to show what it buys where it is not shipped
+                lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES = 1 << 30, 0
+                fixed = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
+            finally:
+                lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES = adapt, lift
             both = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             lpc = sum(_lpc_bits(b[:, 0]) + 8 for b in blocks) / samples
             flac = next(
@@ -204,13 +210,13 @@ def decorrelation_table(seconds: float, records: list[dict]) -> str:
                 for r in records
                 if r["signal"] == name and r["channels"] == 1 and r["block"] == n
             )
-            cells = [name, str(n), f"{poly:.3f}", f"{both:.3f}", f"{lpc:.3f}",
+            cells = [name, str(n), f"{poly:.3f}", f"{fixed:.3f}", f"{both:.3f}", f"{lpc:.3f}",
                      "n/a" if flac is None else f"{flac:.3f}"]  # fmt: skip
             rows.append(cells)
             print(" | ".join(cells), flush=True)
-    header = ["signal (mono)", "block", "polynomial only", "polynomial + lifting (rtai)",
-              "LPC-8 estimate", "FLAC -8"]  # fmt: skip
-    return _common.markdown_table(header, rows, "llrrrr")
+    header = ["signal (mono)", "block", "polynomial only", "+ lifting, fixed steps",
+              "+ fitted first predict step (rtai)", "LPC-8 estimate", "FLAC -8"]  # fmt: skip
+    return _common.markdown_table(header, rows, "llrrrrr")
 
 
 # --- perceptual vs Opus ------------------------------------------------------------------
@@ -389,18 +395,20 @@ block's duration.
 
 ### Decorrelation: what prediction buys (mono, bits per sample)
 
-"polynomial only" is rtai lossless with the lifting stage off; "polynomial + lifting"
-is the shipped coder (per channel: the best polynomial predictor of order 0..4, then,
-when it pays, an integer (9,7)-M lifting packet of depth 1..3 over its residual, each
-band with its own Rice parameters; tried from 256-frame blocks on, as shorter blocks
-leave too little time for the search in Python). "LPC-8" estimates per-block linear prediction of
-order 8 with quantised coefficients (best precision of 9..15 bits), sent coefficients
-and warm-up samples, and the same Rice coder. A plain LPC-8 does not beat rtai's
-coder here; FLAC's tuned LPC (order up to 12, several analysis windows, exhaustive
-model search) does on 480-frame speech. An exact LPC decoder is a recursion over
-samples (each sample needs the one before, through a rounding), which NumPy cannot
-vectorise; the polynomial predictor inverts with cumulative sums and the lifting
-packet with whole-array steps, so rtai uses those.
+"polynomial only" is rtai lossless with the lifting stage off; "+ lifting, fixed
+steps" adds, when it pays, an integer (9,7)-M lifting packet of depth 1..3 over the
+polynomial residual, each band with its own Rice parameters (tried from 256-frame
+blocks on in the shipped coder: at 128 it roughly doubled the encoder's CPU, to 70 % of
+a stereo block's duration, for 2-3 % smaller packets; this column forces it on at every
+size to show what it buys); the shipped coder (last rtai column) may also replace the packet's first
+predict step by the block's own least-squares interpolator (8 even neighbours of each
+odd sample, 12-bit coefficients sent; from 256 frames). "LPC-8" estimates per-block
+linear prediction of order 8 with quantised coefficients (best precision of 9..15
+bits), sent coefficients and warm-up samples, and the same Rice coder. An exact LPC
+decoder is a recursion over samples (each sample needs the one before, through a
+rounding), which NumPy cannot vectorise; the polynomial predictor inverts with
+cumulative sums and the lifting packet (fitted step included: it predicts odd samples
+from even ones only) with whole-array steps, so rtai uses those.
 
 {decor_md}
 

@@ -48,12 +48,14 @@ def played_blocks(sent: np.ndarray, heard: np.ndarray, n: int, bits: int) -> lis
     return kinds[exact[0] : exact[-1] + 1] if exact else []
 
 
-def check_lossless_playout(kinds: list[tuple[str, int]], blocks: int, concealed: int) -> None:
+def check_lossless_playout(
+    kinds: list[tuple[str, int]], blocks: int, concealed: int, stats: str = ""
+) -> None:
     """Every played block that was not concealed is a sent block, bit-exact and in order;
     what is not exact is no more than the concealed blocks; concealment is small."""
     trace = "".join(kind[0] for kind, _ in kinds)
     others = sum(kind == "other" for kind, _ in kinds)
-    assert others <= concealed <= 0.1 * blocks, (trace, concealed)
+    assert others <= concealed <= 0.1 * blocks, (trace, stats)
     for j, (kind, _) in enumerate(kinds):
         if kind == "faded":  # only right after a concealed block
             assert kinds[j - 1][0] == "other", (j, trace)
@@ -95,15 +97,20 @@ def cfg(codec: str, **kw) -> PeerConfig:
 
 
 def test_lossless_call_delivers_16_and_24_bit_audio_bit_exact(start_pair):
-    # Two peers share this one Python process (and its GIL), so on a busy machine a block
-    # may come too late and be concealed: what must hold is that every block played and
-    # not concealed is bit-exact, and that concealment stays small. A microphone's noise
-    # floor under the speech makes every block distinct (none is digital silence).
+    # Two peers share this one Python process (and its GIL), both coding in Python, so on
+    # a busy machine a block may come too late and be concealed: what must hold is that
+    # every block played and not concealed is bit-exact, and that concealment stays
+    # small. The 200 ms buffer absorbs the stalls of a loaded machine: with 100 ms, 8 of
+    # 10 runs lost tens of blocks to lateness on 2 cores shared with other work (1 of 10
+    # with the earlier, cheaper encoder that does not fit a predict step per block).
+    # A microphone's noise floor under the speech makes every block distinct (none is
+    # digital silence).
     n = 480
     hiss = np.random.default_rng(2).normal(0, 1e-3, int(2.5 * RATE))
     a = on_grid(speech(RATE, 2.5, 0) + hiss, 16)
     b = on_grid(speech(RATE, 2.0, 1) * 0.9 + hiss[: 2 * RATE], 24)  # not representable in L16
-    pair = start_pair(a, b, cfg("lossless", block_frames=n), cfg("lossless", block_frames=n))
+    c = cfg("lossless", block_frames=n, buffer_ms=200)
+    pair = start_pair(a, b, c, c)
     pair.wait(15)
     summary = pair.listener.finished_calls[-1]
     assert summary["codec"] == "lossless"
@@ -113,7 +120,18 @@ def test_lossless_call_delivers_16_and_24_bit_audio_bit_exact(start_pair):
     ):
         assert s["decode_errors"] == 0 and s["malformed"] == 0, str(s)
         kinds = played_blocks(sent, sink.data()[:, 0], n, bits)
-        check_lossless_playout(kinds, sent.size // n, s["concealed"])
+        keys = (
+            "late",
+            "played",
+            "concealed",
+            "overflow_dropped",
+            "reanchored",
+            "accelerate",
+            "stretch",
+        )
+        check_lossless_playout(
+            kinds, sent.size // n, s["concealed"], str({k: s.get(k) for k in keys})
+        )
 
 
 def test_lossless_loss_costs_only_the_lost_blocks(start_pair):
@@ -169,11 +187,12 @@ def test_perceptual_call_holds_the_bit_rate_and_sounds_like_the_input(start_pair
     pair.wait(15)
     summary = pair.listener.finished_calls[-1]
     assert summary["lost"] == 0 and summary["decode_errors"] == 0
-    heard = pair.listener_sink.data()[:, 0]
-    lag = find_lag(b, heard)
-    ref, got = overlap(b, heard, lag)
-    err = np.sum((ref - got) ** 2) / np.sum(ref**2)
-    assert 10 * np.log10(1 / err) > 12  # SNR of a 64 kbit/s lossy speech coder
+    # Block by block (a block skipped or concealed on a busy machine would shift or
+    # spoil one whole-call comparison): the coder alone keeps about 28 dB SNR here, a
+    # correlation of 0.999; 0.99 is an SNR of about 17 dB.
+    corr = block_correlations(b, pair.listener_sink.data()[:, 0], 480)
+    assert corr.size > 150 and np.median(corr) > 0.99, corr
+    assert np.mean(corr > 0.95) > 0.85, corr
     call = pair.caller.finished_calls[-1]
     assert call["codec"] == "perceptual"
     # 64 kbit/s of payload plus RTP headers, averaged over the whole call.

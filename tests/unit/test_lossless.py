@@ -167,3 +167,44 @@ def test_registry_entry():
     assert info.check(48000, 2, 960) is None
     assert info.check(48000, 3, 128) is not None
     assert info.timestamp_step(48000, 480) == 480
+
+
+def test_every_subframe_type_is_used_on_speech_and_decodes_exactly():
+    # Speech at 10 ms blocks takes every coding: constant (silence), polynomial,
+    # polynomial + lifting packet, and the block's own least-squares predict step.
+    from rtai.audio.signals import speech
+
+    x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
+    kinds = set()
+    for i in range(x.size // 480):
+        block = x[i * 480 : (i + 1) * 480, None]
+        payload = encode_ints(block, 16)
+        kinds.add(payload[1] >> 6)  # the subframe type, after the header byte
+        np.testing.assert_array_equal(decode_ints(payload, 480, 1)[0], block)
+    assert kinds == {0, 1, 2, 3}
+
+
+def test_adaptive_coefficient_width_out_of_range_is_refused():
+    from rtai.audio.signals import speech
+    from rtai.codecs import rice
+
+    x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
+    for i in range(x.size // 480):
+        payload = encode_ints(x[i * 480 : (i + 1) * 480, None], 16)
+        if payload[1] >> 6 == 3:
+            break
+    else:
+        pytest.fail("no block used the adaptive predict step")
+    # header byte, then type:2 shift:5 order:3; warm-up (width:5 + order values); the
+    # coefficient width:5 comes next.
+    r = rice.BitReader(payload, start_byte=1)
+    r.read(2), r.read(5)
+    order = r.read(3)
+    if order:
+        ww = r.read(5)
+        r.read(ww * order)
+    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
+    at = 8 + r.pos
+    bits[at : at + 5] = 1  # width 31: over the limit
+    with pytest.raises(CodecError):
+        decode_ints(np.packbits(bits).tobytes(), 480, 1)

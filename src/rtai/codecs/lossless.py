@@ -8,16 +8,21 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    those 8 zero bits back out, so 16-bit input costs 16-bit rates.
 2. Inter-channel decorrelation (stereo): of left/right, left/side, side/right and
    mid/side (side = L - R, mid = (L + R) >> 1), the pair with the lowest estimated
-   cost is coded.
+   cost is coded (each channel estimated by its best polynomial residual, all four
+   channels and five orders in one pass).
 3. Per coded channel: a constant block is one value; otherwise the common zero low
    bits are shifted out and a polynomial predictor of order 0..4 (the k-th
    difference of the signal) whitens it. The first k samples are the 0th..(k-1)th
    differences at the block start ("warm-up"), sent at one width. When it pays, an
    integer lifting wavelet packet of depth 1..3 (:mod:`rtai.dsp.wavelet`) then splits
    the residual into bands that get their own Rice parameters, which takes up much
-   of the spectral shape an LPC filter would. Candidates are ranked by quick
-   estimates and the best are costed exactly. The search grows with the block:
-   polynomial only below 256 frames, lifting from 256, more candidates from 480.
+   of the spectral shape an LPC filter would. From 256 frames a packet whose first
+   split predicts each odd sample from its 8 even neighbours with the block's own
+   least-squares coefficients (12-bit, sent) is tried too: an interpolating
+   predictor, which unlike LPC's needs no recursion to invert. Candidates are ranked
+   by quick estimates and the best are costed exactly. The search grows with the
+   block: lifting over the best order from 128 frames, over the two orders below it
+   and with the fitted predict step from 256, with more candidates from 480.
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
@@ -47,15 +52,25 @@ CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
 # Stereo modes: which two channels are coded.
 INDEPENDENT, LEFT_SIDE, SIDE_RIGHT, MID_SIDE = range(4)
 
+STEREO_TRIES = 1  # stereo pairs costed exactly, the best by estimate first
+
 # Subframe types.
-CONSTANT, FIXED, LIFTED = range(3)
+CONSTANT, FIXED, LIFTED, ADAPTIVE = range(4)
 TYPE_BITS = 2
 SHIFT_BITS = 5
 ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
 LIFT_DEPTHS = (1, 2, 3)
-LIFT_FRAMES = 256  # from this block length on, the lifting stage is tried
+LIFT_FRAMES = 256  # from this block length on, the lifting stage is tried (at 128 it
+# costs about twice the CPU for 2-3 % smaller packets: measured in bench/codecs.py)
+WIDE_FRAMES = 256  # and from this one on, over more predictor orders
+ADAPT_FRAMES = 256  # and from this one on, with the block's own first predict step too
+ADAPT_TAPS = 8  # taps of that predict step (even neighbours of each odd sample)
+ADAPT_PRECISION = 12  # its coefficients are integers over 2**12
+ADAPT_ORDERS = (1,)  # polynomial orders it is tried over
+COEF_WIDTH_BITS = 5
+MAX_COEF_WIDTH = 17  # zigzagged: |coefficient| < 16
 THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind
 
 
@@ -108,8 +123,41 @@ def _warmup_bits(warm: np.ndarray) -> int:
     return WARMUP_WIDTH_BITS + warm.size * rice.bit_length(rice.zigzag(warm)) if warm.size else 0
 
 
-def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
-    """The cheapest coding of one (shifted) channel: (bits, order, lift depth, plan, warm-up).
+def _fit_predictor(r: np.ndarray) -> np.ndarray | None:
+    """Least-squares predict-step coefficients for the odd samples of r from their even
+    neighbours, quantised; None when they do not fit the coefficient field."""
+    e, o = r[0::2], r[1::2]
+    a = e[wavelet.pred_taps(r.size, ADAPT_TAPS)].astype(np.float64)
+    h = np.linalg.lstsq(a, o.astype(np.float64), rcond=None)[0]
+    coefs = np.rint(h * (1 << ADAPT_PRECISION)).astype(np.int64)
+    if rice.bit_length(rice.zigzag(coefs)) > MAX_COEF_WIDTH:
+        return None
+    return coefs
+
+
+def _adaptive_bands(r: np.ndarray, coefs: np.ndarray, depth: int) -> list[np.ndarray]:
+    """The packet bands of r whose first split uses ``coefs`` as its predict step."""
+    s, d = wavelet.split_int_pred(r, coefs, ADAPT_PRECISION)
+    high = wavelet.packet_forward(d, depth - 1, integer=True)
+    return wavelet.packet_forward(s, depth - 1, integer=True) + high[::-1]
+
+
+def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: np.ndarray):
+    ns, nd = (m + 1) // 2, m // 2
+    count_s = len(wavelet.band_sizes(ns, depth - 1))
+    s = wavelet.packet_inverse(bands[:count_s], ns, depth - 1, integer=True)
+    d = wavelet.packet_inverse(bands[count_s:][::-1], nd, depth - 1, integer=True)
+    return wavelet.merge_int_pred(s, d, coefs, ADAPT_PRECISION)
+
+
+def _adaptive_sizes(m: int, depth: int) -> list[int]:
+    ns, nd = (m + 1) // 2, m // 2
+    return wavelet.band_sizes(ns, depth - 1) + wavelet.band_sizes(nd, depth - 1)[::-1]
+
+
+def _plan_channel(x: np.ndarray, width: int) -> tuple:
+    """The cheapest coding of one (shifted, ``width``-bit) channel: (bits, order, lift
+    depth, plan, warm-up, adaptive predictor coefficients or None).
 
     Candidates are ranked by quick estimates (every polynomial order; the lifting
     packet at each depth over the residual of the best order and the one below), and
@@ -117,15 +165,15 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
     n = x.size
     diffs = [x]
     for _ in range(min(MAX_FIXED_ORDER, n - 1)):
-        diffs.append(np.diff(diffs[-1]))
+        diffs.append(diffs[-1][1:] - diffs[-1][:-1])
     firsts = [int(d[0]) for d in diffs]
     warms = [np.array(firsts[:k], dtype=np.int64) for k in range(len(diffs))]
     warm_bits = [_warmup_bits(w) for w in warms]
-    est = [
-        rice.estimate_bounds(d, rice.partition_bounds(d.size, 3 if d.size >= 64 else 0))
-        + warm_bits[k]
-        for k, d in enumerate(diffs)
-    ]
+    # Every order's estimate at once, over the last n - 4 values of each residual.
+    m = n - len(diffs) + 1
+    rows = np.stack([d[d.size - m :] for d in diffs])
+    bounds = rice.partition_bounds(m, 3 if m >= 64 else 0)
+    est = (rice.estimate_rows(rice.zigzag(rows).astype(np.float64), bounds) + warm_bits).tolist()
     # The search grows with the block: a short block has little time (and Python's
     # cost per NumPy call is fixed), a long one has more time and more to gain.
     thorough = n >= THOROUGH_FRAMES
@@ -136,18 +184,23 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
         plan = rice.Plan(diffs[k])
         bits = plan.bits + warm_bits[k]
         if best is None or bits < best[0]:
-            best = (bits, k, 0, plan, warms[k])
+            best = (bits, k, 0, plan, warms[k], None)
     top = best[1]
+    # Lifting estimates for the best order and the two below it, all at once: the
+    # residuals, cut to a common length, are columns split together.
+    below = 2 if n >= WIDE_FRAMES else 0
+    orders = sorted({max(top - j, 0) for j in range(below + 1)}) if depths else []
+    m = n - max(orders, default=0)
+    bands = [np.stack([diffs[k][diffs[k].size - m :] for k in orders], axis=1)] if orders else []
     lifted = []
-    for k in sorted({top, max(top - 1, 0)}) if thorough else (top,):
-        bands = [diffs[k]]
-        for depth in depths:  # each depth splits the last one's bands (order aside)
-            if diffs[k].size < wavelet.MIN_SPLIT << depth:
-                break
-            bands = [part for b in bands for part in wavelet.split_int(b)]
-            base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-            guess = rice.estimate_bounds(np.concatenate(bands), base) + warm_bits[k]
-            lifted.append((guess, k, depth))
+    for depth in depths:  # each depth splits the last one's bands (order aside)
+        if m < wavelet.MIN_SPLIT << depth:
+            break
+        bands = [part for b in bands for part in wavelet.split_int(b)]
+        base = np.concatenate([[0], np.cumsum([b.shape[0] for b in bands])])
+        u = rice.zigzag(np.concatenate(bands).T).astype(np.float64)
+        guesses = rice.estimate_rows(u, base).tolist()
+        lifted += [(g + warm_bits[k], k, depth) for g, k in zip(guesses, orders, strict=True)]
     lifted.sort()
     for guess, k, depth in lifted[:tries]:
         if tries == 1 and guess >= est[top]:
@@ -157,19 +210,93 @@ def _plan_channel(x: np.ndarray) -> tuple[int, int, int, object, np.ndarray]:
         plan = rice.BoundsPlan(np.concatenate(bands), base)
         bits = plan.bits + warm_bits[k] + LIFT_BITS
         if bits < best[0]:
-            best = (bits, k, depth, plan, warms[k])
+            best = (bits, k, depth, plan, warms[k], None)
+    if n >= ADAPT_FRAMES and LIFT_DEPTHS:
+        bar = min([est[top]] + [g for g, _, _ in lifted[:1]])
+        best = _plan_adaptive(diffs, warm_bits, warms, width, best, bar)
     return best
 
 
-def _encode_channel(w: rice.BitWriter, x: np.ndarray, width: int) -> None:
-    """One coded channel of ``width``-bit signed samples."""
+def _plan_adaptive(diffs, warm_bits, warms, width, best, bar: float) -> tuple:
+    """``best``, or a cheaper coding whose first lifting split predicts with the block's
+    own least-squares filter (orders ADAPT_ORDERS, depths 1..3; the best estimate is
+    costed exactly when it beats ``bar``, the best estimate of the other codings)."""
+    guesses = []
+    for k in ADAPT_ORDERS:
+        if k >= len(diffs) or diffs[k].size < wavelet.MIN_SPLIT << max(LIFT_DEPTHS):
+            continue
+        coefs = _fit_predictor(diffs[k])
+        if coefs is None:
+            continue
+        extra = COEF_WIDTH_BITS + coefs.size * rice.bit_length(rice.zigzag(coefs))
+        bands = list(wavelet.split_int_pred(diffs[k], coefs, ADAPT_PRECISION))
+        for depth in LIFT_DEPTHS:  # each depth splits the last one's bands (order aside)
+            if depth > 1:
+                bands = [part for b in bands for part in wavelet.split_int(b)]
+            base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
+            g = rice.estimate_bounds(np.concatenate(bands), base) + warm_bits[k] + extra
+            guesses.append((g, k, depth, coefs, extra))
+    if not guesses:
+        return best
+    guess, k, depth, coefs, extra = min(guesses, key=lambda g: g[0])
+    if guess >= bar:
+        return best
+    bands = _adaptive_bands(diffs[k], coefs, depth)
+    joined = np.concatenate(bands)
+    if rice.bit_length(rice.zigzag(joined)) > _band_width(width, k, depth):
+        return best  # the decoder would refuse values this wide
+    base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
+    plan = rice.BoundsPlan(joined, base)
+    bits = plan.bits + warm_bits[k] + LIFT_BITS + extra
+    return (bits, k, depth, plan, warms[k], coefs) if bits < best[0] else best
+
+
+def _band_width(width: int, order: int, depth: int) -> int:
+    """The widest (zigzagged) band value a lifted residual of this channel may have."""
+    return width + order + 2 + depth
+
+
+def _quick_costs(rows: np.ndarray) -> np.ndarray:
+    """A quick estimate of the coded bits of each row (a channel): that of its best
+    polynomial residual, all rows and orders at once."""
+    n = rows.shape[1]
+    top = min(MAX_FIXED_ORDER, n - 1)
+    bounds = rice.partition_bounds(n - top, 3 if n >= 64 else 0)
+    best = np.full(rows.shape[0], np.inf)
+    d = rows
+    for k in range(top + 1):
+        if k:
+            d = d[:, 1:] - d[:, :-1]
+        u = rice.zigzag(d[:, d.shape[1] - bounds[-1] :]).astype(np.float64)
+        best = np.minimum(best, rice.estimate_rows(u, bounds))
+    return best
+
+
+def _plan_coded(x: np.ndarray, width: int) -> tuple:
+    """(bits, plan) of one coded channel; the plan is what :func:`_write_channel` writes."""
     if np.all(x == x[0]):
-        w.write(CONSTANT, TYPE_BITS)
-        w.write_signed(int(x[0]), width)
-        return
+        return TYPE_BITS, (CONSTANT, int(x[0]))
     shift = _wasted_bits(x)
-    _, order, depth, plan, warm = _plan_channel(x >> shift)
-    w.write(LIFTED if depth else FIXED, TYPE_BITS)
+    bits, order, depth, plan, warm, coefs = _plan_channel(x >> shift, width - shift)
+    return bits + TYPE_BITS + SHIFT_BITS + ORDER_BITS, (
+        FIXED,
+        shift,
+        order,
+        depth,
+        plan,
+        warm,
+        coefs,
+    )
+
+
+def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
+    """One coded channel of ``width``-bit signed samples, as :func:`_plan_coded` planned it."""
+    if planned[0] == CONSTANT:
+        w.write(CONSTANT, TYPE_BITS)
+        w.write_signed(planned[1], width)
+        return
+    _, shift, order, depth, plan, warm, coefs = planned
+    w.write(ADAPTIVE if coefs is not None else LIFTED if depth else FIXED, TYPE_BITS)
     w.write(shift, SHIFT_BITS)
     w.write(order, ORDER_BITS)
     if order:
@@ -177,6 +304,11 @@ def _encode_channel(w: rice.BitWriter, x: np.ndarray, width: int) -> None:
         ww = rice.bit_length(wz)
         w.write(ww, WARMUP_WIDTH_BITS)
         w.write_array(wz, ww)
+    if coefs is not None:
+        cz = rice.zigzag(coefs)
+        cwid = rice.bit_length(cz)
+        w.write(cwid, COEF_WIDTH_BITS)
+        w.write_array(cz, cwid)
     if depth:
         w.write(depth, LIFT_BITS)
         plan.write(w)
@@ -188,7 +320,7 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
     kind = r.read(TYPE_BITS)
     if kind == CONSTANT:
         return np.full(n, r.read_signed(width), dtype=np.int64)
-    if kind not in (FIXED, LIFTED):
+    if kind not in (FIXED, LIFTED, ADAPTIVE):
         raise CodecError(f"corrupt lossless payload: subframe type {kind}")
     shift = r.read(SHIFT_BITS)
     order = r.read(ORDER_BITS)
@@ -205,31 +337,28 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
     if kind == FIXED:
         residual = rice.decode(r, m, max_width=cw + order + 1)
     else:
+        coefs = None
+        if kind == ADAPTIVE:
+            cwid = r.read(COEF_WIDTH_BITS)
+            if cwid > MAX_COEF_WIDTH or m < 2:
+                raise CodecError(f"corrupt lossless payload: coefficient width {cwid}")
+            coefs = rice.unzigzag(r.read_array(np.full(ADAPT_TAPS, cwid, dtype=np.int64)))
         depth = r.read(LIFT_BITS)
         if depth not in LIFT_DEPTHS:
             raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
-        sizes = wavelet.band_sizes(m, depth)
+        sizes = wavelet.band_sizes(m, depth) if coefs is None else _adaptive_sizes(m, depth)
         base = np.concatenate([[0], np.cumsum(sizes)])
-        joined = rice.decode_split(r, base, max_width=cw + order + 2 + depth)
+        joined = rice.decode_split(r, base, max_width=_band_width(cw, order, depth))
         bands = np.split(joined, base[1:-1])
-        residual = wavelet.packet_inverse(bands, m, depth, integer=True)
+        if coefs is None:
+            residual = wavelet.packet_inverse(bands, m, depth, integer=True)
+        else:
+            residual = _adaptive_inverse(bands, m, depth, coefs)
     x = _unfixed(warm, residual, cw)
     low, high = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
     if int(x.min()) < low or int(x.max()) > high:
         raise CodecError("corrupt lossless payload: a sample out of range")
     return x << shift
-
-
-def _stereo_channels(x: np.ndarray, mode: int) -> tuple[np.ndarray, np.ndarray]:
-    left, right = x[:, 0], x[:, 1]
-    side = left - right
-    if mode == INDEPENDENT:
-        return left, right
-    if mode == LEFT_SIDE:
-        return left, side
-    if mode == SIDE_RIGHT:
-        return side, right
-    return (left + right) >> 1, side
 
 
 def _unstereo(a: np.ndarray, b: np.ndarray, mode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -260,25 +389,25 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
     lo, hi = -(1 << (depth - 1)), (1 << (depth - 1)) - 1
     if x.size and (int(x.min()) < lo or int(x.max()) > hi):
         raise CodecError(f"lossless samples outside the {depth}-bit range")
-    mode = INDEPENDENT
-    if channels == 2:
-        cands = {
-            "L": x[:, 0],
-            "R": x[:, 1],
-            "M": (x[:, 0] + x[:, 1]) >> 1,
-            "S": x[:, 0] - x[:, 1],
-        }
-        # Second differences stand in for each channel's coded residual.
-        order = min(2, frames - 1)
-        est = {name: rice.estimate_bits(np.diff(v, order)) for name, v in cands.items()}
-        pairs = {INDEPENDENT: "LR", LEFT_SIDE: "LS", SIDE_RIGHT: "SR", MID_SIDE: "MS"}
-        mode = min(pairs, key=lambda m: est[pairs[m][0]] + est[pairs[m][1]])
     w = rice.BitWriter()
-    w.write(_header(depth, mode, False, channels), 8)
-    coded = _stereo_channels(x, mode) if channels == 2 else (x[:, 0],)
-    for i, c in enumerate(coded):
-        width = depth + 1 if (channels == 2 and _is_side(mode, i)) else depth
-        _encode_channel(w, c, width)
+    if channels == 2:
+        # Each candidate channel's cost is estimated from its best polynomial residual;
+        # the two cheapest pairs by that estimate are planned exactly (three channels at
+        # most: pairs share one) and the cheaper is coded.
+        left, right = x[:, 0], x[:, 1]
+        cands = {"L": left, "R": right, "M": (left + right) >> 1, "S": left - right}
+        widths = {"L": depth, "R": depth, "M": depth, "S": depth + 1}
+        cost = dict(zip(cands, _quick_costs(np.stack(list(cands.values()))).tolist(), strict=True))
+        pairs = {INDEPENDENT: "LR", LEFT_SIDE: "LS", SIDE_RIGHT: "SR", MID_SIDE: "MS"}
+        ranked = sorted(pairs, key=lambda m: cost[pairs[m][0]] + cost[pairs[m][1]])[:STEREO_TRIES]
+        plans = {c: _plan_coded(cands[c], widths[c]) for m in ranked for c in pairs[m]}
+        mode = min(ranked, key=lambda m: plans[pairs[m][0]][0] + plans[pairs[m][1]][0])
+        w.write(_header(depth, mode, False, channels), 8)
+        for name in pairs[mode]:
+            _write_channel(w, plans[name][1], widths[name])
+    else:
+        w.write(_header(depth, INDEPENDENT, False, channels), 8)
+        _write_channel(w, _plan_coded(x[:, 0], depth)[1], depth)
     verbatim_bits = 8 + frames * channels * depth
     if w.bits <= verbatim_bits:
         return w.to_bytes()

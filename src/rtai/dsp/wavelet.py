@@ -83,6 +83,40 @@ def merge_int(s: np.ndarray, d: np.ndarray) -> np.ndarray:
     return x
 
 
+def pred_taps(n: int, taps: int) -> np.ndarray:
+    """Indices into the even half of an n-sample sequence that an adaptive predictor of
+    ``taps`` taps reads for each odd sample: the taps/2 even neighbours either side
+    (e[m - taps/2 + 1] .. e[m + taps/2] for odd sample m), clamped to the block."""
+    ne, no = (n + 1) // 2, n // 2
+    half = taps // 2
+    offsets = np.arange(-half + 1, half + 1)
+    return np.clip(np.arange(no)[:, None] + offsets[None, :], 0, ne - 1)
+
+
+def split_int_pred(
+    x: np.ndarray, coefs: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_int` with a block's own predict step: ``d[m] = odd[m] - round(sum_j
+    coefs[j] e[idx[m, j]] / 2**precision)`` (:func:`pred_taps`); the same update."""
+    t = _Taps.get(x.shape[0])
+    e, o = x[0::2], x[1::2]
+    idx = pred_taps(x.shape[0], coefs.size)
+    d = o - ((e[idx] @ coefs + (1 << (precision - 1))) >> precision)
+    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else e.copy()
+    return s, d
+
+
+def merge_int_pred(s: np.ndarray, d: np.ndarray, coefs: np.ndarray, precision: int) -> np.ndarray:
+    """The inverse of :func:`split_int_pred`."""
+    n = s.shape[0] + d.shape[0]
+    t = _Taps.get(n)
+    e = s - ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else s.copy()
+    o = d + ((e[pred_taps(n, coefs.size)] @ coefs + (1 << (precision - 1))) >> precision)
+    x = np.empty(n, dtype=np.int64)
+    x[0::2], x[1::2] = e, o
+    return x
+
+
 def split_float(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One float lifting level: (low, high), the same filters without rounding."""
     t = _Taps.get(x.shape[0])
