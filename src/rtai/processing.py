@@ -18,7 +18,8 @@ callback only copies blocks in and out). For each captured block:
    the block is speech (sent) or silence (not sent: voice-activity DTX), with a fast
    energy onset so the first syllable is not clipped and a hangover so word endings
    are not;
-5. :class:`TalkControl` (mute, push-to-talk) may hold the block back as well.
+5. :class:`TalkControl` (mute, hold-to-talk, a talk latch) may hold the block back
+   as well.
 
 Pure except for the engine (native code, no I/O): the session hands in blocks,
 counters and times, and gets back the block, its capture time and whether to send it.
@@ -28,6 +29,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -276,13 +279,50 @@ class VoiceGate:
 
 
 class TalkControl:
-    """Mute and push-to-talk, set by the face (keys), read by the sender thread."""
+    """Mute and push-to-talk, set by the face (keys), read by the sender thread.
 
-    def __init__(self, ptt: bool = False) -> None:
+    Push-to-talk is held, not toggled: a terminal reports key presses but no release,
+    and a held key repeats (after the auto-repeat delay, typically 250 to 660 ms, then
+    every 30 to 50 ms). So :meth:`press_talk` opens talking at once, and talking stays
+    open while presses keep arriving: it closes when none has come for ``first_gap_s``
+    after the first press (longer than any auto-repeat delay) or ``repeat_gap_s`` once
+    repeats are coming. :meth:`toggle_talk` latches talking on or off (a press of the
+    talk key while latched releases the latch into an ordinary hold). Every time comes
+    from ``clock`` (``time.monotonic``; tests pass a simulated one).
+    """
+
+    def __init__(
+        self,
+        ptt: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        first_gap_s: float = 0.75,
+        repeat_gap_s: float = 0.2,
+    ) -> None:
         self.ptt = ptt
         self.muted = False
-        self.talking = False  # push-to-talk pressed (toggled)
+        self.latched = False  # talking locked on (toggled)
+        self.clock = clock
+        self.first_gap_s = first_gap_s
+        self.repeat_gap_s = repeat_gap_s
+        self._last_press: float | None = None
+        self._repeats = 0  # presses after the first in the current hold
         self._lock = threading.Lock()
+
+    def _held(self, now: float) -> bool:
+        if self._last_press is None:
+            return False
+        gap = self.first_gap_s if self._repeats == 0 else self.repeat_gap_s
+        return now - self._last_press <= gap
+
+    @property
+    def holding(self) -> bool:
+        """The talk key is held down (presses still arriving)."""
+        with self._lock:
+            return self._held(self.clock())
+
+    @property
+    def talking(self) -> bool:
+        return self.latched or self.holding
 
     @property
     def open(self) -> bool:
@@ -292,15 +332,31 @@ class TalkControl:
         with self._lock:
             self.muted = not self.muted
 
-    def toggle_talk(self) -> None:
+    def press_talk(self) -> None:
+        """One press (or auto-repeat) of the push-to-talk key."""
         with self._lock:
-            self.talking = not self.talking
+            now = self.clock()
+            if self._held(now):
+                self._repeats += 1
+            else:
+                self._repeats = 0
+            self._last_press = now
+            self.latched = False
+
+    def toggle_talk(self) -> None:
+        """Latch talking on, or release the latch (and any hold)."""
+        with self._lock:
+            self.latched = not self.latched
+            self._last_press = None
 
     def state(self) -> str:
+        """``muted``, ``ptt`` (waiting for the key), ``talk`` (held), ``locked`` or ``open``."""
         if self.muted:
             return "muted"
         if self.ptt:
-            return "talk" if self.talking else "ptt"
+            if self.latched:
+                return "locked"
+            return "talk" if self.holding else "ptt"
         return "open"
 
 

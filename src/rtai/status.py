@@ -18,8 +18,9 @@ def status_line(s: dict) -> Text:
     elif s.get("encrypted") is False:
         t.append("UNENCRYPTED  ", style="bold yellow")
     talk = s.get("talk")
-    if talk and talk != "open":  # muted, ptt (waiting for the key) or talk (ptt on)
-        t.append(f"[{talk.upper()}] ", style="bold red" if talk != "talk" else "bold green")
+    if talk and talk != "open":  # muted, ptt (waiting for the key), talk (held) or locked
+        green = talk in ("talk", "locked")
+        t.append(f"[{talk.upper()}] ", style="bold green" if green else "bold red")
     t.append(f"in {_f(s.get('level_in_dbfs'), '6.1f')} dBFS  ")
     t.append(f"out {_f(s.get('level_out_dbfs'), '6.1f')} dBFS  ")
     if s.get("call"):

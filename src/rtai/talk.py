@@ -5,9 +5,11 @@ Options: ``--aec/--no-aec``, ``--ns/--no-ns``, ``--agc/--no-agc`` and ``--vad/--
 is a file or a generated signal (processing a test signal would change what the tests
 compare); ``--ptt`` starts a call in push-to-talk mode.
 
-Keys, read while stdin is a terminal: ``m`` mutes and unmutes, space toggles talking
-in push-to-talk mode. Without a terminal (CI, pipes) no key is read and nothing else
-changes.
+Keys, read while stdin is a terminal: ``m`` mutes and unmutes; in push-to-talk mode,
+holding space talks (a terminal sends no key release, so talking lasts while the
+key's auto-repeat keeps arriving, see :class:`~rtai.processing.TalkControl`) and ``t``
+locks talking on or off. Without a terminal (CI, pipes) no key is read and nothing
+else changes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 from rtai.audio import files, signals
 from rtai.processing import ProcessingOptions, TalkControl, webrtc_available
 
-KEYS_HELP = "keys: m mute/unmute, space push-to-talk on/off"
+KEYS_HELP = "keys: m mute/unmute, hold space to talk, t lock talking on/off"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--vad", action=on_off, help="voice-activity DTX: blocks of silence are not sent"
     )
     g.add_argument(
-        "--ptt", action="store_true", help=f"push-to-talk: send only while toggled on ({KEYS_HELP})"
+        "--ptt",
+        action="store_true",
+        help=f"push-to-talk: send only while space is held or talking is locked ({KEYS_HELP})",
     )
     g.add_argument(
         "--processing-engine", choices=("auto", "rtai", "webrtc", "numpy"), default="auto",
@@ -114,6 +118,8 @@ class KeyReader:
         if key in ("m", "M"):
             self.talk.toggle_mute()
         elif key == " ":
+            self.talk.press_talk()
+        elif key in ("t", "T"):
             self.talk.toggle_talk()
 
     def _run(self) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 from rtai.processing import TalkControl, webrtc_available
 from rtai.talk import KeyReader
+from rtai.testing.ports import free_udp_port
 
 
 def _wait_for(pred, timeout_s: float = 2.0) -> bool:
@@ -22,7 +22,7 @@ def _wait_for(pred, timeout_s: float = 2.0) -> bool:
     return False
 
 
-def test_keys_typed_on_a_terminal_mute_and_toggle_push_to_talk():
+def test_keys_typed_on_a_terminal_mute_hold_and_lock_push_to_talk():
     master, slave = os.openpty()
     talk = TalkControl(ptt=True)
     with os.fdopen(slave, "r") as tty_in:
@@ -31,21 +31,27 @@ def test_keys_typed_on_a_terminal_mute_and_toggle_push_to_talk():
         try:
             os.write(master, b" ")
             assert _wait_for(lambda: talk.open)
+            # Held: the terminal's auto-repeat, every 40 ms for 1.5 s, keeps it open.
+            closed = 0
+            for _ in range(38):
+                os.write(master, b" ")
+                time.sleep(0.04)
+                closed += not talk.open
+            assert closed == 0 and talk.state() == "talk"
+            # Released: no more presses, and talking closes by itself.
+            assert _wait_for(lambda: not talk.open)
+            assert talk.state() == "ptt"
+            os.write(master, b"t")
+            assert _wait_for(lambda: talk.state() == "locked")
+            time.sleep(1.0)
+            assert talk.open  # locked: no key needed
             os.write(master, b"m")
             assert _wait_for(lambda: talk.muted and not talk.open)
-            os.write(master, b"m ")
+            os.write(master, b"mt")
             assert _wait_for(lambda: not talk.muted and not talk.talking)
         finally:
             keys.stop()
     os.close(master)
-
-
-def _free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _rtai(*args: str) -> list[str]:
@@ -53,7 +59,7 @@ def _rtai(*args: str) -> list[str]:
 
 
 def test_processing_options_reach_the_call_and_its_statistics(tmp_path):
-    port = _free_port()
+    port = free_udp_port()
     secret = ["--passphrase", f"rtai talk test {os.getpid()}"]
     listener = subprocess.Popen(
         _rtai("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "silence",

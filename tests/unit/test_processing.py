@@ -49,27 +49,106 @@ def test_gate_never_opens_below_the_quiet_level():
     assert not any(g.update(1.0, -80.0) for _ in range(20))
 
 
-def test_talk_control_mute_and_push_to_talk():
-    t = TalkControl(ptt=True)
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_talk_control_mute_and_latch():
+    t = TalkControl(ptt=True, clock=FakeClock())
     assert not t.open and t.state() == "ptt"
     t.toggle_talk()
-    assert t.open and t.state() == "talk"
+    assert t.open and t.state() == "locked"
     t.toggle_mute()
     assert not t.open and t.state() == "muted"
+    t.toggle_mute()
+    t.toggle_talk()
+    assert not t.open and t.state() == "ptt"
     free = TalkControl()
     assert free.open and free.state() == "open"
 
 
-def test_keys_toggle_mute_and_talk_and_no_terminal_means_no_reader(tmp_path):
-    t = TalkControl(ptt=True)
+def _hold(t: TalkControl, clock: FakeClock, first_s: float, every_s: float, until_s: float):
+    """Hold the key like a terminal: a press, the auto-repeat delay, then repeats."""
+    start = last = clock.t
+    t.press_talk()
+    seen = []
+    next_press = start + first_s
+    while clock.t < start + until_s:
+        clock.t = round(clock.t + 0.01, 6)
+        if clock.t >= next_press:
+            t.press_talk()
+            last = clock.t
+            next_press += every_s
+        seen.append(t.open)
+    return seen, last
+
+
+def test_a_held_key_talks_for_as_long_as_it_repeats_for_common_terminal_timings():
+    for delay_s, every_s in [(0.25, 0.03), (0.5, 0.04), (0.66, 0.04), (0.6, 0.05)]:
+        clock = FakeClock()
+        t = TalkControl(ptt=True, clock=clock)
+        seen, last = _hold(t, clock, delay_s, every_s, 2.0)
+        assert all(seen), (delay_s, every_s)
+        assert t.state() == "talk"
+        clock.t = last + 0.19  # released after the last repeat
+        assert t.open
+        clock.t += 0.02  # no repeat for longer than the repeat gap
+        assert not t.open and t.state() == "ptt"
+
+
+def test_one_tap_talks_until_the_first_gap_has_passed():
+    clock = FakeClock()
+    t = TalkControl(ptt=True, clock=clock)
+    t.press_talk()
+    assert t.open  # at once: the first syllable is not lost
+    clock.t += 0.74
+    assert t.open
+    clock.t += 0.02
+    assert not t.open
+    t.press_talk()  # a new hold starts from scratch, with the long first gap again
+    clock.t += 0.5
+    assert t.open
+
+
+def test_holding_the_key_releases_a_latch_and_mute_wins_over_a_hold():
+    clock = FakeClock()
+    t = TalkControl(ptt=True, clock=clock)
+    t.toggle_talk()
+    t.press_talk()
+    assert t.state() == "talk" and not t.latched
+    clock.t += 1.0
+    assert not t.open
+    t.press_talk()
+    t.toggle_mute()
+    assert not t.open and t.state() == "muted"
+    t.toggle_talk()  # the latch also ends any hold
+    t.toggle_talk()
+    t.toggle_mute()
+    assert t.state() == "ptt" and not t.open
+
+
+def test_keys_mute_hold_and_latch_and_no_terminal_means_no_reader(tmp_path):
+    clock = FakeClock()
+    t = TalkControl(ptt=True, clock=clock)
     k = KeyReader(t)
     k.handle("m")
     assert t.muted
     k.handle("m")
     k.handle(" ")
-    assert t.open
+    assert t.open and t.state() == "talk"
     k.handle("x")  # other keys do nothing
     assert t.open
+    clock.t += 1.0
+    assert not t.open
+    k.handle("t")
+    clock.t += 10.0
+    assert t.open and t.state() == "locked"
+    k.handle("T")
+    assert not t.open
     with open(tmp_path / "f", "w+") as f:  # not a terminal
         assert KeyReader(t, f).start() is False
 

@@ -34,8 +34,12 @@ attenuate the near end wherever the far end is active.)
   ``oversub * leak_k * |Y_k|^2 + uncertainty * (the Kalman filter's predicted error
   variance)``: ``Y`` the echo estimate, ``leak_k`` the share of it left in the error,
   learned per bin in frames whose error is within 3 dB of the smallest recent share
-  (no near end); the bin's gain is ``1 - residual / |E_k|^2``, floored at
-  ``floor_db``, falling at once and recovering with ``release``. It works on 20 ms
+  (no near end); the bin's gain is ``1 - residual / |E|^2`` with both powers summed
+  over ``pool`` neighbouring bins, floored at ``floor_db``, then averaged over
+  ``spread`` bins (450 Hz; bins are 50 Hz apart), falling at once and recovering with
+  ``release``: one bin's gain does not follow each random dip of the near end's
+  spectrum, nor does an isolated echo bin stay open (this raised double-talk PESQ-WB
+  by about 0.4 on bench/echo.py, with no loss of ERLE). It works on 20 ms
   sqrt-Hann windows with a 10 ms hop: 10 ms of delay.
 * **A moved echo path** (the laptop turned, the reference realigned after an xrun):
   :meth:`EchoCanceller.restart` gives the filter its full uncertainty back; the
@@ -57,6 +61,14 @@ POWERS = (3, 5)
 DELAY_EVERY = 25  # frames of far-end sound between delay measurements (0.25 s)
 
 
+def _across(v: np.ndarray, width: int) -> np.ndarray:
+    """Moving average over ``width`` neighbouring bins (edges repeated)."""
+    if width <= 1:
+        return v
+    padded = np.pad(v, width // 2, mode="edge")
+    return np.convolve(padded, np.full(width, 1.0 / width), mode="valid")
+
+
 class EchoCanceller:
     """One channel: :meth:`process` per frame of ``frame`` samples (float64 arrays)."""
 
@@ -66,11 +78,13 @@ class EchoCanceller:
         partitions: int,
         nonlinear: bool = True,
         suppress: bool = True,
-        floor_db: float = -20.0,
-        oversub: float = 3.0,
+        floor_db: float = -30.0,
+        oversub: float = 1.0,
         uncertainty: float = 2.0,
-        release: float = 0.6,
-        smooth: float = 0.5,
+        release: float = 0.3,
+        smooth: float = 0.0,
+        pool: int = 3,
+        spread: int = 9,
         env_partitions: float = 3.0,
         tracking: float = 0.9999,
         fit_after_db: float = 15.0,
@@ -86,6 +100,8 @@ class EchoCanceller:
         self.ridge = 0.01
         self._moments = np.zeros(1 + len(POWERS))
         self.smooth = smooth
+        self.pool = pool
+        self.spread = spread
         bins = f + 1
         k = len(POWERS) if nonlinear else 0
         # reference: the last frame of x (and its powers), their spectra per partition
@@ -283,8 +299,8 @@ class EchoCanceller:
         self._y_prev = y
         pe = E.real**2 + E.imag**2
         py = Y.real**2 + Y.imag**2
-        # power spectra smoothed over frames: a noise-like near end's bins dip at random,
-        # and an instantaneous gain would follow each dip down
+        # power spectra optionally smoothed over frames (off by default: in bench/echo.py's
+        # office room, 0.2 cost 0.08 of double-talk PESQ-WB)
         b = self.smooth
         self._pe_s = pe = b * self._pe_s + (1 - b) * pe
         self._py_s = py = b * self._py_s + (1 - b) * py
@@ -298,7 +314,8 @@ class EchoCanceller:
                 ratio = np.clip(pe / (py + 1e-20), 1e-5, 1.0)
                 self._leak_k = 0.8 * self._leak_k + 0.2 * ratio
         residual = self.oversub * self._leak_k * py + self.uncertainty * 0.5 * self._phi
-        gain = np.clip(1.0 - residual / (pe + 1e-20), self._floor, 1.0)
+        residual, pe = _across(residual, self.pool), _across(pe, self.pool)
+        gain = _across(np.clip(1.0 - residual / (pe + 1e-20), self._floor, 1.0), self.spread)
         r = self.release
         gain = np.minimum(gain, r * self._gain + (1 - r) * gain)  # fall at once, rise slowly
         self._gain = gain
