@@ -40,8 +40,8 @@ from __future__ import annotations
 import numpy as np
 
 from rtai.codecs import CodecError, EncoderSettings, rice
+from rtai.codecs.standalone import StandaloneDecoder
 from rtai.dsp import wavelet
-from rtai.dsp.conceal import Concealer
 
 LOSSLESS_PAYLOAD_TYPE = 100
 VERSION = 1
@@ -496,28 +496,15 @@ class LosslessEncoder:
         """Lossless has no rate to tune: the signal decides the size."""
 
 
-class LosslessDecoder:
+class LosslessDecoder(StandaloneDecoder):
     """Decodes lossless payloads and conceals missing blocks (see :mod:`rtai.dsp.conceal`)."""
 
     def __init__(self, rate_hz: int, channels: int, block_frames: int) -> None:
         reason = check(rate_hz, channels, block_frames)
         if reason:
             raise CodecError(reason)
-        self.channels = channels
-        self.block_frames = block_frames
-        self._concealer = Concealer(block_frames, channels, rate_hz)
-        self._out = np.zeros((block_frames, channels), dtype=np.float32)
+        super().__init__(rate_hz, channels, block_frames)
 
-    def decode(self, payload: bytes) -> np.ndarray:
+    def _decode_block(self, payload: bytes) -> np.ndarray:
         x, depth = decode_ints(bytes(payload), self.block_frames, self.channels)
-        block = (x.astype(np.float64) / float(1 << (depth - 1))).astype(np.float32)
-        self._concealer.good(block, self._out)
-        return self._out
-
-    def conceal(self) -> np.ndarray:
-        self._concealer.conceal(self._out)
-        return self._out
-
-    def recover(self, next_payload: bytes) -> np.ndarray | None:
-        """Packets stand alone: a lost block cannot be rebuilt from the next one."""
-        return None
+        return (x.astype(np.float64) / float(1 << (depth - 1))).astype(np.float32)
