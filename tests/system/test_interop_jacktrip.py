@@ -152,7 +152,7 @@ def test_jacktrip_and_rtai_hear_each_other(
     try:
         rtai_args = [sys.executable, "-m", "rtai", *rtai_mode, *common, "-F", str(frame),
                      "--insecure", "--input", str(src), "--output", str(out),
-                     "--seconds", "9", "--buffer", "20"]  # fmt: skip
+                     "--seconds", "9", "--buffer", "40"]  # fmt: skip
         env = jack_env(jack_server.name)
         if jacktrip_mode == "server":  # the server waits; the client comes second
             procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
