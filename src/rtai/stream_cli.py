@@ -241,20 +241,28 @@ def cmd_receive(args) -> int:
             f"{args.bind} port {port} (RTCP {port + 1})",
             file=sys.stderr,
         )
+    return run_until_done(receiver, args.quiet)
+
+
+def run_until_done(peer, quiet: bool) -> int:
+    """Start ``peer`` (a StreamReceiver or a JackTripPeer), print its events until it is
+    done or Ctrl-C, stop it, print why it ended and its summary; its exit status."""
+
+    def show_events() -> None:
+        for e in peer.events():
+            if not quiet:
+                print(f"rtai: {e}", file=sys.stderr)
+
     try:
-        receiver.start()
-        while not receiver.done.wait(0.1):
-            for e in receiver.events():
-                if not args.quiet:
-                    print(f"rtai: {e}", file=sys.stderr)
+        peer.start()
+        while not peer.done.wait(0.1):
+            show_events()
     except KeyboardInterrupt:
         pass
     finally:
-        receiver.stop()
-    for e in receiver.events():
-        if not args.quiet:
-            print(f"rtai: {e}", file=sys.stderr)
-    if not args.quiet:
-        why = f"{receiver.reason}; " if receiver.reason else ""
-        print(f"rtai: {why}{receiver.summary()}", file=sys.stderr)
-    return receiver.exit_status
+        peer.stop()
+    show_events()
+    if not quiet:
+        why = f"{peer.reason}; " if peer.reason else ""
+        print(f"rtai: {why}{peer.summary()}", file=sys.stderr)
+    return peer.exit_status

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from rtai.audio.endpoint import open_endpoint
     from rtai.jacktrip.session import JackTripParams, JackTripPeer
-    from rtai.stream_cli import require_insecure
+    from rtai.stream_cli import require_insecure, run_until_done
 
     if args.rate not in jt.RATE_CODES:
         raise ConfigError(
@@ -102,23 +102,7 @@ def run(args) -> int:
             f"{args.bits}-bit packets on UDP port {args.bind_port}: {where}",
             file=sys.stderr,
         )
-    try:
-        peer.start()
-        while not peer.done.wait(0.1):
-            for e in peer.events():
-                if not args.quiet:
-                    print(f"rtai: {e}", file=sys.stderr)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        peer.stop()
-    for e in peer.events():
-        if not args.quiet:
-            print(f"rtai: {e}", file=sys.stderr)
-    if not args.quiet:
-        why = f"{peer.reason}; " if peer.reason else ""
-        print(f"rtai: {why}{peer.summary()}", file=sys.stderr)
-    return peer.exit_status
+    return run_until_done(peer, args.quiet)
 
 
 def translate_protocol(argv: list[str]) -> list[str]:
