@@ -94,12 +94,18 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
         corr, share = 0.85, 0.8  # Opus at 48 kbit/s keeps the waveform closely
     else:
         corr, share = 0.8, 0.7  # resampling by a few hundred ppm blurs the match a little
-    delays = _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share)
+    # The report is each second's median; an adaptive buffer moves its delay inside the
+    # second (a loaded CI machine read a median difference of 1.4 ms against 0.25 s
+    # windows), so auto mode is held to 2 ms, a fifth of a block.
+    tolerance_ms = 2.0 if buffer == "auto" else 1.0
+    delays = _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms)
     # Two blocks of device loop is the floor; the call cannot be faster than that.
     assert min(delays) >= 2 * PERIOD / RATE * 1000
 
 
-def _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share) -> list[float]:
+def _check_windowed(
+    card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms
+) -> list[float]:
     """Check both directions window by window; return the measured median delays."""
     medians = []
     # Talk began 2 s after the caller started and 3 s after the listener did.
@@ -122,7 +128,10 @@ def _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share) -> list
             if row and row.get("latency_ms"):
                 diffs.append(row["latency_ms"] - delay_ms)
         assert len(diffs) >= 0.5 * len(good)
-        assert abs(float(np.median(diffs))) <= 1.0, diffs
+        xruns = rows[-1].get("xruns") if rows else None
+        print(f"reported minus measured latency: median {np.median(diffs):+.2f} ms; "
+              f"{xruns} xruns at the receiver")  # fmt: skip
+        assert abs(float(np.median(diffs))) <= tolerance_ms, (xruns, diffs)
         medians.append(float(np.median([w[1] for w in good])))
     return medians
 
