@@ -39,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
+import _jitter_oracle as jo  # noqa: E402
 import _jitter_sim as js  # noqa: E402
 import _jitter_traces as jt  # noqa: E402
 import _quality_sim as qs  # noqa: E402
@@ -56,6 +57,7 @@ GOAL_CONCEALED_PCT = 1.0
 GOAL_RATIO = 0.8
 GST_LATENCIES_MS = (20, 50, 100)
 GST_PROFILES = ("gauss20", "spikes", "drift+")
+ORACLE_SLEWS = (0.1, 0.2)  # how fast the oracle's delay may change (share of real time)
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,36 @@ def hindsight_static(trace: jt.Trace, concealed_pct: float) -> tuple[float, floa
     return best
 
 
+def shown_pct(concealed_pct: float) -> float:
+    """At most the concealment shown (two decimals): a packet more or less in a minute
+    must not decide a comparison."""
+    return round(concealed_pct, 2) + 0.005
+
+
+def oracle_job(profile: str, cfg: Config, concealed_pct: float, at_goal: bool) -> dict:
+    """Lower bounds on the mean added delay of any playout schedule at ``concealed_pct``
+    (``bench/_jitter_oracle.py``): changing the delay at ``ORACLE_SLEWS`` of real time,
+    and a reactive one whose delay only grows by concealing. With ``at_goal`` the same
+    at the goal's concealment too."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    trace, _ = _trace_and_packets(profile, cfg)
+    r = jo.required_ms(trace, js.TICK_PHASE)
+    block_ms = trace.block_s * 1000.0
+
+    def bounds(pct: float) -> dict:
+        out = {f"any{slew:g}": jo.bound(r, block_ms, slew, pct) for slew in ORACLE_SLEWS}
+        out["reactive"] = jo.bound(r, block_ms, max(ORACLE_SLEWS), pct, grow=False)
+        return out
+
+    out: dict = {"profile": profile}
+    try:
+        out.update(bounds(concealed_pct))
+        out["goal"] = bounds(GOAL_CONCEALED_PCT) if at_goal else None
+    except ValueError as exc:  # a block length the 1 ms grid cannot slew by
+        out["error"] = str(exc)
+    return out
+
+
 def goal(rows: list[Row], profile: str, key: str = "auto-normal") -> dict:
     mine = next(r for r in rows if r.profile == profile and r.key == key)
     fixed = [r for r in rows if r.profile == profile and r.kind == "fixed"]
@@ -384,15 +416,35 @@ def profile_table(rows: list[Row], profile: str) -> str:
     )
 
 
-def goal_table(rows: list[Row], profiles: list[str], traces: dict | None = None) -> tuple[str, int]:
+def _oracle_cell(o: dict | None, ref: float | None) -> str:
+    if not o or "error" in o:
+        return "–"
+    means = [o[f"any{s:g}"] for s in ORACLE_SLEWS]
+    cell = " / ".join(f"{m:.1f}" for m in means)
+    if ref:
+        cell += " (" + " / ".join(f"{m / ref:.2f}" for m in means) + ")"
+    return cell
+
+
+def _reactive_cell(o: dict | None, ref: float | None) -> str:
+    if not o or "error" in o:
+        return "–"
+    return f"{o['reactive']:.1f}" + (f" ({o['reactive'] / ref:.2f})" if ref else "")
+
+
+def goal_table(
+    rows: list[Row],
+    profiles: list[str],
+    traces: dict | None = None,
+    oracles: dict | None = None,
+) -> tuple[str, int]:
     body, met = [], 0
+    oracles = oracles or {}
     for p in profiles:
         g = goal(rows, p)
         r = g["row"]
         met += g["met"]
-        # At most the concealment shown (two decimals): a packet more or less in a minute
-        # must not decide the comparison.
-        shown = round(r.concealed_pct, 2) + 0.005
+        shown = shown_pct(r.concealed_pct)
         hs = hindsight_static(traces[p], shown) if traces else None
         why = []
         if not g["ok_conceal"]:
@@ -410,6 +462,8 @@ def goal_table(rows: list[Row], profiles: list[str], traces: dict | None = None)
                 f"{hs[0]:.1f} at {hs[2]:.2f} % ({r.mean_ms / hs[0]:.2f})"
                 if hs and hs[0] > 0
                 else "–",
+                _oracle_cell(oracles.get(p), g["ref_ms"]),
+                _reactive_cell(oracles.get(p), g["ref_ms"]),
                 "**met**" if g["met"] else "not met: " + "; ".join(why),
             ]
         )
@@ -422,12 +476,75 @@ def goal_table(rows: list[Row], profiles: list[str], traces: dict | None = None)
             "ratio",
             "best fixed at ≤ 1 %: mean (ms)",
             "hindsight-best constant delay at that concealment: mean (ms), concealed (rtai / it)",
+            "oracle, any schedule, slew "
+            + " / ".join(f"±{100 * s:g} %" for s in ORACLE_SLEWS)
+            + ": mean ≥ (ms) (× fixed)",
+            f"oracle, grows only by concealing, ±{100 * max(ORACLE_SLEWS):g} %: "
+            "mean ≥ (ms) (× fixed)",
             "goal (≤ 1 %, ratio ≤ 0.8)",
         ],
         body,
-        "lrrrrrrl",
+        "lrrrrrrrrl",
     )
     return t, met
+
+
+def oracle_verdict(rows: list[Row], profiles: list[str], oracles: dict) -> str:
+    """What the oracle bounds say about the goal on each profile where it is not met, at
+    rtai's concealment and at the goal's 1 % (against the fixed reference at each)."""
+    s_lo, s_hi = f"{min(ORACLE_SLEWS):g}", f"{max(ORACLE_SLEWS):g}"
+    lines = []
+    for p in profiles:
+        o = oracles.get(p)
+        g = goal(rows, p)
+        if g["met"] or not o or "error" in o or not o.get("goal"):
+            continue
+        pts = [
+            (g["row"].concealed_pct, o, g["ref_ms"]),
+            (GOAL_CONCEALED_PCT, o["goal"], g["ref1_ms"]),
+        ]
+        if any(ref is None or ref <= 0 for _, _, ref in pts):
+            continue
+
+        any_hi, any_lo, reactive = (
+            [b[key] / ref for _, b, ref in pts] for key in ("any" + s_hi, "any" + s_lo, "reactive")
+        )
+        detail = "; ".join(
+            f"at {pct:.2f} % any schedule ≥ {b['any' + s_lo]:.1f} / {b['any' + s_hi]:.1f} ms "
+            f"({b['any' + s_lo] / ref:.2f} / {b['any' + s_hi] / ref:.2f} of {ref:.1f} ms), "
+            f"reactive ≥ {b['reactive']:.1f} ms ({b['reactive'] / ref:.2f})"
+            for pct, b, ref in pts
+        )
+        if min(any_hi) > GOAL_RATIO:
+            verdict = "out of reach for ANY buffer, even one that knows the whole trace in advance"
+        elif min(any_lo) > GOAL_RATIO:
+            verdict = (
+                f"out of reach for any buffer time-scaling at no more than "
+                f"±{100 * min(ORACLE_SLEWS):g} %, even knowing the whole trace"
+            )
+        elif min(reactive) > GOAL_RATIO:
+            verdict = (
+                "not ruled out for a buffer that knows the future, but out of reach for one "
+                "whose delay grows only when packets are late, even if it knew when to "
+                "shrink; only growing the delay *before* the late packets come could reach "
+                "0.8, and where delays are independent or spikes and holds start at "
+                "random a causal buffer has little to go on"
+            )
+        else:
+            verdict = "not ruled out by either bound: a better buffer might reach it"
+        lines.append(f"* **{p}**: {verdict} ({detail}).")
+    if not lines:
+        return ""
+    return "\n".join(
+        [
+            "What the oracles say where the goal is not met, at rtai's concealment and at "
+            "1 % (against the best fixed buffer at each; any schedule at "
+            f"±{100 * min(ORACLE_SLEWS):g} / ±{100 * max(ORACLE_SLEWS):g} %, reactive at "
+            f"±{100 * max(ORACLE_SLEWS):g} %):",
+            "",
+            *lines,
+        ]
+    )
 
 
 def plot(rows: list[Row], profiles: list[str], stats: dict, path: Path) -> None:
@@ -582,6 +699,7 @@ def section(
     argv: list[str],
     gst_seconds: float = 20.0,
     traces: dict | None = None,
+    oracles: dict | None = None,
 ) -> str:
     out = [
         "## Jitter buffer: added delay against concealment on replayed traces",
@@ -664,9 +782,36 @@ def section(
         "random), no causal buffer can do much better than that line, so a ratio of 0.8 "
         "is out of reach whenever that column is above 0.8 times the fixed reference.",
         "",
+        "The *oracle* columns bound ANY playout schedule, not just a constant delay "
+        "(`bench/_jitter_oracle.py`): a dynamic programme over (packet, delay on a 1 ms "
+        "grid) finds the schedule with the least mean added delay that conceals no more "
+        "than rtai, knowing every arrival in advance. Each packet is played at its own "
+        "delay, at the earliest at the first tick after it arrives (else it is concealed "
+        "and dropped); between packets the delay may change by at most "
+        + " / ".join(f"{100 * s:g} %" for s in ORACLE_SLEWS)
+        + " of a block (time-scaling: a block played "
+        + " / ".join(f"{1 - s:g}..{1 + s:g}" for s in ORACLE_SLEWS)
+        + " times its length), "
+        "or jump up by whole blocks of inserted concealment, or down by a dropped block, "
+        "each counted as concealed. The programme minimises the delays plus a Lagrange "
+        "multiplier times the concealed blocks; the bound at rtai's concealment is the "
+        "best weak-duality value over a grid of multipliers; arrival times are "
+        "rounded down to the grid and concealed packets counted as no delay, so the "
+        "figure is a true lower bound (the grid alone puts it up to 1 ms below the "
+        "constant-delay column). Above 0.8 times the fixed reference, no buffer can meet the "
+        "goal at rtai's concealment. The last oracle column is the same with the delay "
+        "growing only by concealing (a late packet's blocks), still free to shrink with "
+        "foresight: what a buffer that reacts to late packets, rather than predicting "
+        "them, could do at best. It is not a bound for every causal buffer (one can "
+        "stretch ahead of late packets on statistics alone), but where onsets are random "
+        "that foresight is not available.",
+        "",
     ]
-    gt, met = goal_table(rows, profiles, traces)
+    gt, met = goal_table(rows, profiles, traces, oracles)
     out += [gt, "", f"Goal met on {met} of {len(profiles)} profiles.", ""]
+    verdict = oracle_verdict(rows, profiles, oracles or {})
+    if verdict:
+        out += [verdict, ""]
     out += ["![delay against concealment](jitter.png)", ""]
     for p in profiles:
         out += [f"### {p}: {stats[p]['label']}", "", profile_table(rows, p), ""]
@@ -741,6 +886,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print("PESQ: not scored (" + ("--no-pesq" if args.no_pesq else "no pesq") + ")")
     tasks = [(p, c) for p in profiles for c in contenders()]
     rows: list[Row] = []
+    oracles: dict = {}
     hour = None
     stats = {p: trace_stats(p, cfg) for p in profiles}
     traces = {p: _trace_and_packets(p, cfg)[0] for p in profiles}
@@ -761,6 +907,18 @@ def main(argv: list[str] | None = None) -> int:
             for f in as_completed(futs):
                 rows.append(f.result())
                 progress.advance(bar)
+            obar = progress.add_task("oracle bounds", total=len(profiles))
+            ofuts = []
+            for p in profiles:
+                mine = next(r for r in rows if r.profile == p and r.key == "auto-normal")
+                at_goal = not goal(rows, p)["met"]
+                ofuts.append(
+                    pool.submit(oracle_job, p, cfg, shown_pct(mine.concealed_pct), at_goal)
+                )
+            for f in as_completed(ofuts):
+                o = f.result()
+                oracles[o["profile"]] = o
+                progress.advance(obar)
             if hour_f is not None:
                 hour = hour_f.result()
                 progress.advance(hbar)
@@ -781,8 +939,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in profiles:
         console.print(f"\n[bold]{p}[/]: {stats[p]['label']}")
         console.print(profile_table(rows, p))
-    gt, met = goal_table(rows, profiles, traces)
+    gt, met = goal_table(rows, profiles, traces, oracles)
     console.print("\n" + gt + f"\nGoal met on {met} of {len(profiles)} profiles.")
+    console.print(oracle_verdict(rows, profiles, oracles))
     if hour is not None:
         console.print("\n" + hour_text(hour))
     if gst_rows:
@@ -805,6 +964,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
         args.gst_seconds,
         traces,
+        oracles,
     )
     _common.write_section(SECTION, body)
     console.print(f"wrote the {SECTION} section of {_common.BENCHMARKS_MD} and {PNG.name}")
