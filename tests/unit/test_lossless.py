@@ -15,7 +15,9 @@ from rtai.codecs.lossless import (
 )
 
 BLOCKS = [64, 128, 256, 480, 960]
-KINDS = ["random", "silent", "full_scale", "square", "clipped", "tone", "constant", "quiet"]
+KINDS = [
+    "random", "silent", "full_scale", "square", "clipped", "tone", "constant", "quiet", "cross",
+]  # fmt: skip
 
 
 def make_signal(kind: str, frames: int, channels: int, depth: int, seed: int) -> np.ndarray:
@@ -37,9 +39,25 @@ def make_signal(kind: str, frames: int, channels: int, depth: int, seed: int) ->
         x = x + rng.normal(0, 3, x.shape)
     elif kind == "constant":
         x = np.full((frames, channels), rng.integers(bottom, top + 1))
+    elif kind == "cross":  # channel 2 (if any): a filtered copy of channel 1 plus noise
+        x = cross_signal(frames, channels, depth, rng)
     else:  # quiet: a few LSBs of noise
         x = rng.integers(-3, 4, (frames, channels))
     return np.clip(np.rint(x), bottom, top).astype(np.int64)
+
+
+def cross_signal(frames: int, channels: int, depth: int, rng: np.random.Generator) -> np.ndarray:
+    """A band-limited first channel and, for stereo, a second one that is a 3-tap filtered
+    copy of it (taps at lags -1, 0, +1 with random gains) plus a little noise: what
+    M/S cannot take out but cross-channel prediction can."""
+    amp = 0.25 * (1 << (depth - 1))
+    a = np.cumsum(rng.normal(0, 1, frames + 2))
+    a = amp * (a - a.mean()) / (np.abs(a - a.mean()).max() + 1e-9)
+    if channels == 1:
+        return a[1:-1, None]
+    g = rng.uniform(-0.6, 0.6, 3) + np.array([0.0, 0.8, 0.0])
+    b = g[0] * a[:-2] + g[1] * a[1:-1] + g[2] * a[2:] + rng.normal(0, 2, frames)
+    return np.stack([a[1:-1], b], axis=1)
 
 
 @settings(max_examples=120, deadline=None)
@@ -195,16 +213,108 @@ def test_adaptive_coefficient_width_out_of_range_is_refused():
             break
     else:
         pytest.fail("no block used the adaptive predict step")
-    # header byte, then type:2 shift:5 order:3; warm-up (width:5 + order values); the
-    # coefficient width:5 comes next.
+    # header byte, then type:2, shift (flag:1, then 5 bits if set), order:3; warm-up
+    # (width:5 + order values); depth:2, a levels bit from depth 2, a taps bit; then
+    # the first coefficient width:5.
     r = rice.BitReader(payload, start_byte=1)
-    r.read(2), r.read(5)
+    r.read(2)
+    if r.read(1):
+        r.read(5)
     order = r.read(3)
     if order:
         ww = r.read(5)
         r.read(ww * order)
+    if r.read(2) > 1:
+        r.read(1)
+    r.read(1)
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
     at = 8 + r.pos
     bits[at : at + 5] = 1  # width 31: over the limit
     with pytest.raises(CodecError):
         decode_ints(np.packbits(bits).tobytes(), 480, 1)
+
+
+def _cross_bit(payload: bytes) -> int:
+    return payload[0] & 1  # header bit 0: the second channel is cross-predicted
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(64, 960), st.sampled_from([16, 24]), st.integers(0, 2**32 - 1))
+def test_cross_channel_prediction_round_trips_at_every_block_length(frames, depth, seed):
+    x = make_signal("cross", frames, 2, depth, seed)
+    payload = encode_ints(x, depth)
+    np.testing.assert_array_equal(decode_ints(payload, frames, 2)[0], x)
+
+
+@pytest.mark.parametrize("depth", [16, 24])
+@pytest.mark.parametrize("frames", BLOCKS)
+def test_cross_channel_prediction_is_chosen_when_it_pays(frames, depth, monkeypatch):
+    from rtai.codecs import lossless
+
+    x = make_signal("cross", frames, 2, depth, frames + depth)
+    payload = encode_ints(x, depth)
+    assert _cross_bit(payload) == 1
+    np.testing.assert_array_equal(decode_ints(payload, frames, 2)[0], x)
+    monkeypatch.setattr(lossless, "CROSS_PREDICTION", False)
+    plain = encode_ints(x, depth)
+    assert _cross_bit(plain) == 0
+    assert len(payload) < len(plain)
+
+
+@pytest.mark.parametrize("frames", [128, 480])
+def test_cross_channel_prediction_on_the_float_path_keeps_wasted_bits(frames):
+    # 16-bit audio on the 24-bit grid: the prediction works above the 8 zero low bits.
+    x = make_signal("cross", frames, 2, 16, 11)
+    block = (x / 32768).astype(np.float32)
+    payload = LosslessEncoder(48000, 2, frames).encode(block)
+    assert _cross_bit(payload) == 1
+    assert len(payload) < len(encode_ints(x, 16)) + 8  # 16-bit rates, not 24
+    np.testing.assert_array_equal(LosslessDecoder(48000, 2, frames).decode(payload), block)
+
+
+def test_cross_bit_on_a_mono_or_verbatim_packet_is_refused():
+    x = make_signal("tone", 128, 1, 16, 4)
+    payload = bytearray(encode_ints(x, 16))
+    payload[0] |= 1
+    with pytest.raises(CodecError):
+        decode_ints(bytes(payload), 128, 1)
+    noise = make_signal("random", 128, 2, 16, 4)
+    payload = bytearray(encode_ints(noise, 16))
+    assert payload[0] >> 2 & 1  # verbatim
+    payload[0] |= 1
+    with pytest.raises(CodecError):
+        decode_ints(bytes(payload), 128, 2)
+
+
+def test_two_fitted_predict_steps_are_used_on_speech_and_decode_exactly():
+    # From 480 frames the second split down the low band may get its own fitted step.
+    from rtai.audio.signals import speech
+    from rtai.codecs import lossless
+
+    x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
+    levels = set()
+    for frames in (480, 960):
+        for i in range(x.size // frames):
+            block = x[i * frames : (i + 1) * frames]
+            planned = lossless._plan_coded(block, 16)[1]
+            if planned[0] != lossless.CONSTANT and planned[6] is not None:
+                levels.add(len(planned[6]))
+            payload = encode_ints(block[:, None], 16)
+            np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], block[:, None])
+    assert levels == {1, 2}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([64, 256, 480, 960]), st.sampled_from([16, 24]), st.data())
+def test_corrupt_cross_predicted_payloads_never_crash(frames, depth, data):
+    x = make_signal("cross", frames, 2, depth, data.draw(st.integers(0, 2**16)))
+    good = bytearray(encode_ints(x, depth))
+    for _ in range(data.draw(st.integers(1, 6))):
+        i = data.draw(st.integers(0, len(good) - 1))
+        good[i] ^= 1 << data.draw(st.integers(0, 7))
+    try:
+        y, _ = decode_ints(bytes(good), frames, 2)
+    except CodecError:
+        return
+    assert y.shape == (frames, 2)
+    assert y.min() >= -(1 << 23) and y.max() < 1 << 23

@@ -9,7 +9,12 @@ so a lost packet costs its own block and nothing else. The coder, per block:
 2. Inter-channel decorrelation (stereo): of left/right, left/side, side/right and
    mid/side (side = L - R, mid = (L + R) >> 1), the pair with the lowest estimated
    cost is coded (each channel estimated by its best polynomial residual, all four
-   channels and five orders in one pass).
+   channels and five orders in one pass). Then, when it pays, the second channel of
+   the pair is coded as its difference from a prediction from the first: a 3-tap
+   filter (lags -1, 0, +1, which the decoder can use because it has the whole first
+   channel before the second) fitted by least squares on the block's first
+   differences, coefficients over 2**8 sent. No recursion: the decoder adds the
+   prediction to the decoded difference in one array operation.
 3. Per coded channel: a constant block is one value; otherwise the common zero low
    bits are shifted out and a polynomial predictor of order 0..4 (the k-th
    difference of the signal) whitens it. The first k samples are the 0th..(k-1)th
@@ -17,12 +22,15 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    integer lifting wavelet packet of depth 1..3 (:mod:`rtai.dsp.wavelet`) then splits
    the residual into bands that get their own Rice parameters, which takes up much
    of the spectral shape an LPC filter would. From 256 frames a packet whose first
-   split predicts each odd sample from its 8 even neighbours with the block's own
-   least-squares coefficients (12-bit, sent) is tried too: an interpolating
+   split predicts each odd sample from its 8 (from 480 frames also 12) even neighbours,
+   the block's own least-squares coefficients, is tried too (symmetric: 4 or 6 sent,
+   over 2**7, as differences from the fixed (9,7)-M step); from 480 frames the second
+   split down the low band may get its own fitted step as well. An interpolating
    predictor, which unlike LPC's needs no recursion to invert. Candidates are ranked
-   by quick estimates and the best are costed exactly. The search grows with the
-   block: lifting over the best order from 128 frames, over the two orders below it
-   and with the fitted predict step from 256, with more candidates from 480.
+   by estimates (exact Rice costs of two parameters per partition, every candidate of
+   a kind in one NumPy call) and the best are costed exactly. The search grows with
+   the block: lifting (over the best order and the two below it, fixed or fitted
+   first step) from 256 frames, with more candidates from 480.
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
@@ -52,12 +60,13 @@ CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
 # Stereo modes: which two channels are coded.
 INDEPENDENT, LEFT_SIDE, SIDE_RIGHT, MID_SIDE = range(4)
 
+STEREO_PAIRS = {INDEPENDENT: "LR", LEFT_SIDE: "LS", SIDE_RIGHT: "SR", MID_SIDE: "MS"}
 STEREO_TRIES = 1  # stereo pairs costed exactly, the best by estimate first
 
 # Subframe types.
 CONSTANT, FIXED, LIFTED, ADAPTIVE = range(4)
 TYPE_BITS = 2
-SHIFT_BITS = 5
+SHIFT_BITS = 5  # a shift is sent as one flag bit, then these bits when it is not zero
 ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
@@ -66,12 +75,30 @@ LIFT_FRAMES = 256  # from this block length on, the lifting stage is tried (at 1
 # costs about twice the CPU for 2-3 % smaller packets: measured in bench/codecs.py)
 WIDE_FRAMES = 256  # and from this one on, over more predictor orders
 ADAPT_FRAMES = 256  # and from this one on, with the block's own first predict step too
-ADAPT_TAPS = 8  # taps of that predict step (even neighbours of each odd sample)
-ADAPT_PRECISION = 12  # its coefficients are integers over 2**12
+ADAPT_TAPS = (8, 12)  # taps of that predict step (even neighbours of each odd sample,
+# symmetric: one coefficient sent per pair mirrored about the sample); a bit says which
+ADAPT_WIDE_FRAMES = 480  # the encoder tries the 12 too from this block length on
+ADAPT_LEVELS = 2  # fitted predict steps down the low-band chain: up to 2 from
+# THOROUGH_FRAMES on, 1 below (the packet says how many: a second fitted step is one bit)
+ADAPT_LIMIT = 1 << 40  # no intermediate low band may reach this magnitude
+ADAPT_PRECISION = 7  # its coefficients are integers over 2**7 (coarse: they cost bits)
 ADAPT_ORDERS = (1,)  # polynomial orders it is tried over
+ADAPT_ORDERS_THOROUGH = (0, 1)  # and from THOROUGH_FRAMES on
 COEF_WIDTH_BITS = 5
-MAX_COEF_WIDTH = 17  # zigzagged: |coefficient| < 16
+MAX_COEF_WIDTH = 17  # zigzagged: |coefficient| < 2**16
 THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind
+THOROUGH_TRIES = 2  # (costed exactly, of each kind)
+# Cross-channel prediction (stereo): the second coded channel minus a short FIR of the
+# first, whose whole block the decoder already has, so taps either side of the sample.
+CROSS_PREDICTION = True  # (bench/codecs.py turns it off to measure what it buys)
+CROSS_FITTED_FRAMES = 480  # from this length on, the residual may use fitted lifting
+CROSS_LR_FRAMES = 256  # from this length on, left/right with right from left is tried too
+XPRED_REACH = 1  # taps at lags -1..1
+XPRED_TAPS = 2 * XPRED_REACH + 1
+XPRED_PRECISION = 8  # coefficients are integers over 2**8
+XPRED_COEF_WIDTH_BITS = 4
+MAX_XPRED_COEF_WIDTH = XPRED_PRECISION + 4  # zigzagged: |coefficient| <= 8 * 2**XPRED_PRECISION
+XPRED_GROWTH = XPRED_TAPS.bit_length() + 3  # bits the prediction can add to the width
 
 
 def check(rate_hz: int, channels: int, block_frames: int) -> str | None:
@@ -119,49 +146,96 @@ def _wasted_bits(x: np.ndarray) -> int:
     return (acc & -acc).bit_length() - 1
 
 
+def _shift_bits(shift: int) -> int:
+    return 1 + SHIFT_BITS if shift else 1
+
+
+def _write_shift(w: rice.BitWriter, shift: int) -> None:
+    w.write(int(shift > 0), 1)
+    if shift:
+        w.write(shift, SHIFT_BITS)
+
+
+def _read_shift(r: rice.BitReader) -> int:
+    return r.read(SHIFT_BITS) if r.read(1) else 0
+
+
 def _warmup_bits(warm: np.ndarray) -> int:
     return WARMUP_WIDTH_BITS + warm.size * rice.bit_length(rice.zigzag(warm)) if warm.size else 0
 
 
-def _fit_predictor(r: np.ndarray) -> np.ndarray | None:
+def _least_squares(a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    """The h minimising |a h - y| by the normal equations (small systems: much cheaper
+    than an SVD), or None when they are singular (e.g. a silent block)."""
+    try:
+        h = np.linalg.solve(a.T @ a, a.T @ y)
+    except np.linalg.LinAlgError:
+        return None
+    return h if np.all(np.isfinite(h)) else None
+
+
+def _fit_predictor(r: np.ndarray, taps: int) -> np.ndarray | None:
     """Least-squares predict-step coefficients for the odd samples of r from their even
     neighbours, quantised; None when they do not fit the coefficient field."""
     e, o = r[0::2], r[1::2]
-    a = e[wavelet.pred_taps(r.size, ADAPT_TAPS)].astype(np.float64)
-    h = np.linalg.lstsq(a, o.astype(np.float64), rcond=None)[0]
-    coefs = np.rint(h * (1 << ADAPT_PRECISION)).astype(np.int64)
+    a = e[wavelet.pred_taps(r.size, taps)].astype(np.float64)
+    half = taps // 2
+    a = a[:, half:] + a[:, half - 1 :: -1]
+    h = _least_squares(a, o.astype(np.float64))
+    if h is None:
+        return None
+    coefs = np.rint(h * (1 << ADAPT_PRECISION)).astype(np.int64) - _default_sent(half)
     if rice.bit_length(rice.zigzag(coefs)) > MAX_COEF_WIDTH:
         return None
     return coefs
 
 
-def _adaptive_bands(r: np.ndarray, coefs: np.ndarray, depth: int) -> list[np.ndarray]:
-    """The packet bands of r whose first split uses ``coefs`` as its predict step."""
-    s, d = wavelet.split_int_pred(r, coefs, ADAPT_PRECISION)
-    high = wavelet.packet_forward(d, depth - 1, integer=True)
-    return wavelet.packet_forward(s, depth - 1, integer=True) + high[::-1]
+def _default_sent(count: int) -> np.ndarray:
+    """What is sent for the fixed (9,7)-M predict step, (-1, 9, 9, -1) / 16, nearest
+    pair first: the sent coefficients are the differences from it, small numbers."""
+    fixed = np.zeros(count, dtype=np.int64)
+    fixed[:2] = np.array([9, -1]) << (ADAPT_PRECISION - 4)
+    return fixed
 
 
-def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: np.ndarray):
+def _taps(sent: np.ndarray) -> np.ndarray:
+    """The predict step's taps (farthest left neighbour first) from the sent values."""
+    coefs = sent + _default_sent(sent.size)
+    return np.concatenate([coefs[::-1], coefs])
+
+
+def _adaptive_bands(r: np.ndarray, coefs: list, depth: int) -> list[np.ndarray] | None:
+    """The packet bands of r whose first len(coefs) splits down the low-band chain use
+    ``coefs`` as their predict steps; None if a low band grows past ADAPT_LIMIT."""
+    if not coefs:
+        return wavelet.packet_forward(r, depth, integer=True)
+    s, d = wavelet.split_int_pred(r, _taps(coefs[0]), ADAPT_PRECISION)
+    if s.size and int(np.abs(s).max()) >= ADAPT_LIMIT:
+        return None
+    low = _adaptive_bands(s, coefs[1:], depth - 1)
+    return None if low is None else low + wavelet.packet_forward(d, depth - 1, integer=True)[::-1]
+
+
+def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: list) -> np.ndarray:
+    if not coefs:
+        return wavelet.packet_inverse(bands, m, depth, integer=True)
     ns, nd = (m + 1) // 2, m // 2
     count_s = len(wavelet.band_sizes(ns, depth - 1))
-    s = wavelet.packet_inverse(bands[:count_s], ns, depth - 1, integer=True)
+    s = _adaptive_inverse(bands[:count_s], ns, depth - 1, coefs[1:])
+    if s.size and int(np.abs(s).max()) >= ADAPT_LIMIT:
+        raise CodecError("corrupt lossless payload: a low band out of range")
     d = wavelet.packet_inverse(bands[count_s:][::-1], nd, depth - 1, integer=True)
-    return wavelet.merge_int_pred(s, d, coefs, ADAPT_PRECISION)
+    return wavelet.merge_int_pred(s, d, _taps(coefs[0]), ADAPT_PRECISION)
 
 
-def _adaptive_sizes(m: int, depth: int) -> list[int]:
-    ns, nd = (m + 1) // 2, m // 2
-    return wavelet.band_sizes(ns, depth - 1) + wavelet.band_sizes(nd, depth - 1)[::-1]
-
-
-def _plan_channel(x: np.ndarray, width: int) -> tuple:
+def _plan_channel(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
     """The cheapest coding of one (shifted, ``width``-bit) channel: (bits, order, lift
-    depth, plan, warm-up, adaptive predictor coefficients or None).
+    depth, plan, warm-up, fitted predict steps (a list) or None).
 
     Candidates are ranked by quick estimates (every polynomial order; the lifting
     packet at each depth over the residual of the best order and the one below), and
-    the best of each kind is then costed exactly."""
+    the best of each kind is then costed exactly; ``fitted`` allows the fitted lifting
+    step (from ADAPT_FRAMES)."""
     n = x.size
     diffs = [x]
     for _ in range(min(MAX_FIXED_ORDER, n - 1)):
@@ -173,11 +247,11 @@ def _plan_channel(x: np.ndarray, width: int) -> tuple:
     m = n - len(diffs) + 1
     rows = np.stack([d[d.size - m :] for d in diffs])
     bounds = rice.partition_bounds(m, 3 if m >= 64 else 0)
-    est = (rice.estimate_rows(rice.zigzag(rows).astype(np.float64), bounds) + warm_bits).tolist()
+    est = (rice.estimate_rows(rice.zigzag(rows), bounds) + warm_bits).tolist()
     # The search grows with the block: a short block has little time (and Python's
     # cost per NumPy call is fixed), a long one has more time and more to gain.
     thorough = n >= THOROUGH_FRAMES
-    tries = 2 if thorough else 1
+    tries = THOROUGH_TRIES if thorough else 1
     depths = LIFT_DEPTHS if thorough else LIFT_DEPTHS[:2] if n >= LIFT_FRAMES else ()
     best = None
     for k in np.argsort(est)[:tries].tolist():
@@ -190,65 +264,137 @@ def _plan_channel(x: np.ndarray, width: int) -> tuple:
     # residuals, cut to a common length, are columns split together.
     below = 2 if n >= WIDE_FRAMES else 0
     orders = sorted({max(top - j, 0) for j in range(below + 1)}) if depths else []
-    m = n - max(orders, default=0)
-    bands = [np.stack([diffs[k][diffs[k].size - m :] for k in orders], axis=1)] if orders else []
-    lifted = []
-    for depth in depths:  # each depth splits the last one's bands (order aside)
+    # Cut to a multiple of 2**depth, every band of a depth has one length, so each depth
+    # is one split of all bands (columns) at once.
+    m = (n - max(orders, default=0)) & -(1 << max(depths, default=0))
+    cols = np.stack([diffs[k][diffs[k].size - m :] for k in orders], axis=1) if orders else None
+    owners = np.arange(len(orders))
+    mats, tags = [], []
+    for depth in depths:
         if m < wavelet.MIN_SPLIT << depth:
             break
-        bands = [part for b in bands for part in wavelet.split_int(b)]
-        base = np.concatenate([[0], np.cumsum([b.shape[0] for b in bands])])
-        u = rice.zigzag(np.concatenate(bands).T).astype(np.float64)
-        guesses = rice.estimate_rows(u, base).tolist()
-        lifted += [(g + warm_bits[k], k, depth) for g, k in zip(guesses, orders, strict=True)]
+        cols = np.concatenate(wavelet.split_int(cols), axis=1)
+        owners = np.tile(owners, 2)
+        mats.append(cols)
+        tags.append(owners + depth * len(orders))
+    lifted = []
+    if mats:
+        sums = np.bincount(np.concatenate(tags), _column_costs(mats), (len(mats) + 1) * len(orders))
+        for depth in range(1, len(mats) + 1):
+            lifted += [(float(sums[depth * len(orders) + i]) * (n - k) / m + warm_bits[k], k,
+                        depth) for i, k in enumerate(orders)]  # fmt: skip
     lifted.sort()
-    for guess, k, depth in lifted[:tries]:
-        if tries == 1 and guess >= est[top]:
-            break
+    fitted = fitted and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
+    adapt = _adaptive_guess(diffs, warm_bits) if fitted else None
+    if tries == 1:  # one exact costing at most: the best estimate, if it beats polynomial
+        if adapt is not None and adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
+            return _cost_adaptive(diffs, warm_bits, warms, width, best, adapt)
+        lifted = [c for c in lifted[:1] if c[0] < est[top]]
+    for _, k, depth in lifted[:tries]:
         bands = wavelet.packet_forward(diffs[k], depth, integer=True)
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
         plan = rice.BoundsPlan(np.concatenate(bands), base)
         bits = plan.bits + warm_bits[k] + LIFT_BITS
         if bits < best[0]:
             best = (bits, k, depth, plan, warms[k], None)
-    if n >= ADAPT_FRAMES and LIFT_DEPTHS:
-        bar = min([est[top]] + [g for g, _, _ in lifted[:1]])
-        best = _plan_adaptive(diffs, warm_bits, warms, width, best, bar)
+    if tries > 1 and adapt is not None:
+        if adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
+            best = _cost_adaptive(diffs, warm_bits, warms, width, best, adapt)
     return best
 
 
-def _plan_adaptive(diffs, warm_bits, warms, width, best, bar: float) -> tuple:
-    """``best``, or a cheaper coding whose first lifting split predicts with the block's
-    own least-squares filter (orders ADAPT_ORDERS, depths 1..3; the best estimate is
-    costed exactly when it beats ``bar``, the best estimate of the other codings)."""
+def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
+    """The best estimate (bits, order, depth, fitted steps, their bits) of the codings
+    whose first lifting split (or first two, down the low-band chain) predicts with the
+    block's own least-squares filter: polynomial orders ADAPT_ORDERS (more from
+    THOROUGH_FRAMES), depths 1..3; None when no such coding fits."""
+    n = diffs[0].size
+    thorough = n >= THOROUGH_FRAMES
+    orders = [k for k in (ADAPT_ORDERS_THOROUGH if thorough else ADAPT_ORDERS) if k < len(diffs)]
+    max_levels = ADAPT_LEVELS if thorough else 1
+    tap_counts = ADAPT_TAPS if n >= ADAPT_WIDE_FRAMES else ADAPT_TAPS[:1]
+    top = max(LIFT_DEPTHS)
+    m = (n - max(orders, default=n)) & -(1 << top)  # estimates: equal bands, see above
+    if m < wavelet.MIN_SPLIT << top:
+        return None
+    # Groups: (order, fitted steps, their bits); columns: equal-length bands, each
+    # owned by a group. Depth 1: the fitted split of each order's residual; each next
+    # depth splits every band with fixed steps, and for a second fitted step (a new
+    # group) the first split's low band with its own fit instead.
+    groups, cols = [], []
+    for k in orders:
+        for taps in tap_counts:
+            c = _fit_predictor(diffs[k][diffs[k].size - m :], taps)
+            if c is not None:
+                groups.append((k, [c], _coef_bits(c)))
+                cols += wavelet.split_int_pred(
+                    diffs[k][diffs[k].size - m :], _taps(c), ADAPT_PRECISION
+                )
+    if not groups:
+        return None
+    firsts = len(groups)
+    mat = np.stack(cols, axis=1)
+    owners = np.repeat(np.arange(firsts), 2)
+    mats, tags = [], []
+    for depth in LIFT_DEPTHS:
+        if depth > 1:
+            low, high = wavelet.split_int(mat)
+            split_mat = np.concatenate([low, high], axis=1)
+            owners = np.tile(owners, 2)
+            if depth == 2 and max_levels > 1:
+                extra_cols = []
+                for g in range(firsts):
+                    k, coefs, bits = groups[g]
+                    c = _fit_predictor(mat[:, 2 * g], 2 * coefs[0].size)
+                    if c is None:
+                        continue
+                    groups.append((k, coefs + [c], bits + _coef_bits(c)))
+                    s2, d2 = wavelet.split_int_pred(mat[:, 2 * g], _taps(c), ADAPT_PRECISION)
+                    extra_cols += [s2, d2, low[:, 2 * g + 1], high[:, 2 * g + 1]]
+                if extra_cols:
+                    split_mat = np.concatenate([split_mat, np.stack(extra_cols, axis=1)], axis=1)
+                    added = np.repeat(np.arange(firsts, len(groups)), 4)
+                    owners = np.concatenate([owners, added])
+            mat = split_mat
+        mats.append(mat)
+        tags.append(owners + (depth - 1) * 2 * firsts)  # groups: at most 2 * firsts
+    sums = np.bincount(np.concatenate(tags), _column_costs(mats), len(mats) * 2 * firsts)
     guesses = []
-    for k in ADAPT_ORDERS:
-        if k >= len(diffs) or diffs[k].size < wavelet.MIN_SPLIT << max(LIFT_DEPTHS):
-            continue
-        coefs = _fit_predictor(diffs[k])
-        if coefs is None:
-            continue
-        extra = COEF_WIDTH_BITS + coefs.size * rice.bit_length(rice.zigzag(coefs))
-        bands = list(wavelet.split_int_pred(diffs[k], coefs, ADAPT_PRECISION))
-        for depth in LIFT_DEPTHS:  # each depth splits the last one's bands (order aside)
-            if depth > 1:
-                bands = [part for b in bands for part in wavelet.split_int(b)]
-            base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-            g = rice.estimate_bounds(np.concatenate(bands), base) + warm_bits[k] + extra
-            guesses.append((g, k, depth, coefs, extra))
-    if not guesses:
-        return best
-    guess, k, depth, coefs, extra = min(guesses, key=lambda g: g[0])
-    if guess >= bar:
-        return best
+    for d, depth in enumerate(LIFT_DEPTHS[: len(mats)]):
+        for g, (k, coefs, bits) in enumerate(groups):
+            if depth > 1 or g < firsts:  # second fitted steps exist from depth 2 on
+                cost = float(sums[d * 2 * firsts + g]) * (n - k) / m + warm_bits[k] + bits
+                guesses.append((cost, k, depth, coefs, bits))
+    return min(guesses, key=lambda g: g[0]) if guesses else None
+
+
+def _cost_adaptive(diffs, warm_bits, warms, width, best, guess) -> tuple:
+    """``best``, or the fitted-lifting coding ``guess`` when it is cheaper."""
+    _, k, depth, coefs, extra = guess
     bands = _adaptive_bands(diffs[k], coefs, depth)
+    if bands is None:
+        return best
     joined = np.concatenate(bands)
     if rice.bit_length(rice.zigzag(joined)) > _band_width(width, k, depth):
         return best  # the decoder would refuse values this wide
     base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
     plan = rice.BoundsPlan(joined, base)
-    bits = plan.bits + warm_bits[k] + LIFT_BITS + extra
+    bits = plan.bits + warm_bits[k] + LIFT_BITS + (depth > 1) + 1 + extra
     return (bits, k, depth, plan, warms[k], coefs) if bits < best[0] else best
+
+
+def _coef_bits(c: np.ndarray) -> int:
+    """Bits of one sent set of fitted coefficients (width field and values)."""
+    return COEF_WIDTH_BITS + c.size * rice.bit_length(rice.zigzag(c))
+
+
+def _column_costs(mats: list[np.ndarray]) -> np.ndarray:
+    """Estimated bits of each column of each matrix (one Rice parameter each), in one
+    call: all columns laid end to end as the partitions of one row."""
+    flat = np.concatenate([mat.T.ravel() for mat in mats])
+    lengths = np.concatenate([np.full(mat.shape[1], mat.shape[0]) for mat in mats])
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    return rice.estimate_parts(rice.zigzag(flat)[None, :], bounds)[0]
 
 
 def _band_width(width: int, order: int, depth: int) -> int:
@@ -262,23 +408,21 @@ def _quick_costs(rows: np.ndarray) -> np.ndarray:
     n = rows.shape[1]
     top = min(MAX_FIXED_ORDER, n - 1)
     bounds = rice.partition_bounds(n - top, 3 if n >= 64 else 0)
-    best = np.full(rows.shape[0], np.inf)
-    d = rows
-    for k in range(top + 1):
-        if k:
-            d = d[:, 1:] - d[:, :-1]
-        u = rice.zigzag(d[:, d.shape[1] - bounds[-1] :]).astype(np.float64)
-        best = np.minimum(best, rice.estimate_rows(u, bounds))
-    return best
+    d, cut = rows, [rows[:, n - bounds[-1] :]]
+    for _ in range(top):
+        d = d[:, 1:] - d[:, :-1]
+        cut.append(d[:, d.shape[1] - bounds[-1] :])
+    est = rice.estimate_rows(rice.zigzag(np.concatenate(cut)), bounds)
+    return est.reshape(top + 1, rows.shape[0]).min(axis=0)
 
 
-def _plan_coded(x: np.ndarray, width: int) -> tuple:
+def _plan_coded(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
     """(bits, plan) of one coded channel; the plan is what :func:`_write_channel` writes."""
     if np.all(x == x[0]):
         return TYPE_BITS, (CONSTANT, int(x[0]))
     shift = _wasted_bits(x)
-    bits, order, depth, plan, warm, coefs = _plan_channel(x >> shift, width - shift)
-    return bits + TYPE_BITS + SHIFT_BITS + ORDER_BITS, (
+    bits, order, depth, plan, warm, coefs = _plan_channel(x >> shift, width - shift, fitted)
+    return bits + TYPE_BITS + _shift_bits(shift) + ORDER_BITS, (
         FIXED,
         shift,
         order,
@@ -289,6 +433,89 @@ def _plan_coded(x: np.ndarray, width: int) -> tuple:
     )
 
 
+def _cross_width(width_a: int, width_b: int) -> int:
+    """The width of a cross-predicted second channel (b minus the prediction from a)."""
+    return max(width_b, width_a + XPRED_GROWTH) + 1
+
+
+def _cross_pred(a: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    """round(sum_j coefs[j] a[i + j] / 2**XPRED_PRECISION) for j = -reach..reach, the
+    block's first and last values repeated past its ends."""
+    m, n = XPRED_REACH, a.size
+    padded = np.concatenate([np.repeat(a[:1], m), a, np.repeat(a[-1:], m)])
+    acc = np.full(n, 1 << (XPRED_PRECISION - 1), dtype=np.int64)
+    for j, c in enumerate(coefs.tolist()):
+        acc += c * padded[j : j + n]
+    return acc >> XPRED_PRECISION
+
+
+def _fit_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """Quantised least-squares coefficients predicting b from a (their first
+    differences, so that low frequencies do not dominate the fit); None when they
+    are all zero or do not fit their field."""
+    da, db = a[1:] - a[:-1], b[1:] - b[:-1]
+    m = XPRED_REACH
+    rows = da.size - 2 * m
+    if rows < 4 * XPRED_TAPS:
+        return None
+    lagged = np.stack([da[j : j + rows] for j in range(XPRED_TAPS)]).astype(np.float64)
+    h = _least_squares(lagged.T, db[m : m + rows].astype(np.float64))
+    if h is None:
+        return None
+    coefs = np.rint(h * (1 << XPRED_PRECISION)).astype(np.int64)
+    if not coefs.any() or rice.bit_length(rice.zigzag(coefs)) > MAX_XPRED_COEF_WIDTH:
+        return None
+    return coefs
+
+
+def _cross_candidate(a: np.ndarray, b: np.ndarray) -> tuple | None:
+    """(estimated bits saved on b, shift, coefficients, residual, their bits) of coding b
+    as its difference from a prediction from a, when the estimate saves bits; else None.
+    The prediction works above the low zero bits both channels share (``shift``)."""
+    shift = _wasted_bits(a | b)
+    sa, sb = a >> shift, b >> shift
+    coefs = _fit_cross(sa, sb)
+    if coefs is None:
+        return None
+    r = sb - _cross_pred(sa, coefs)
+    extra = (
+        _shift_bits(shift)
+        + XPRED_COEF_WIDTH_BITS
+        + XPRED_TAPS * rice.bit_length(rice.zigzag(coefs))
+    )
+    est = _quick_costs(np.stack([sb, r]))
+    saved = float(est[0] - est[1] - extra)
+    return (saved, shift, coefs, r << shift, extra) if saved > 0 else None
+
+
+def _plan_stereo(cands: dict, widths: dict, cost: dict, plans: dict, mode: int) -> tuple:
+    """(mode, cross plan or None) for a stereo block: the chosen pair ``mode`` with its
+    second channel cross-predicted from its first when that is cheaper, or left/right
+    with right predicted from left when the estimates say that beats both (a filtered
+    copy of one channel in the other, which no sum or difference takes out). ``plans``
+    (exact plans by channel name) gains what is planned here."""
+    frames = cands["L"].size
+    tries = [mode] if mode == INDEPENDENT or frames < CROSS_LR_FRAMES else [mode, INDEPENDENT]
+    found = []
+    for m in tries:
+        first, second = STEREO_PAIRS[m]
+        cand = _cross_candidate(cands[first], cands[second])
+        if cand is not None:
+            found.append((cost[first] + cost[second] - cand[0], m, cand))
+    chosen = cost[STEREO_PAIRS[mode][0]] + cost[STEREO_PAIRS[mode][1]]
+    found = [f for f in found if f[1] == mode or f[0] < chosen]
+    best = (plans[STEREO_PAIRS[mode][0]][0] + plans[STEREO_PAIRS[mode][1]][0], mode, None)
+    for _, m, (_, shift, coefs, r, extra) in sorted(found, key=lambda f: f[0])[:1]:
+        first, second = STEREO_PAIRS[m]
+        if first not in plans:
+            plans[first] = _plan_coded(cands[first], widths[first])
+        fitted = frames >= CROSS_FITTED_FRAMES  # the fitted lifting step for r too
+        bits, planned = _plan_coded(r, _cross_width(widths[first], widths[second]), fitted)
+        if plans[first][0] + bits + extra < best[0]:
+            best = (plans[first][0] + bits + extra, m, (planned, shift, coefs))
+    return best[1], best[2]
+
+
 def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
     """One coded channel of ``width``-bit signed samples, as :func:`_plan_coded` planned it."""
     if planned[0] == CONSTANT:
@@ -297,20 +524,24 @@ def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
         return
     _, shift, order, depth, plan, warm, coefs = planned
     w.write(ADAPTIVE if coefs is not None else LIFTED if depth else FIXED, TYPE_BITS)
-    w.write(shift, SHIFT_BITS)
+    _write_shift(w, shift)
     w.write(order, ORDER_BITS)
     if order:
         wz = rice.zigzag(warm)
         ww = rice.bit_length(wz)
         w.write(ww, WARMUP_WIDTH_BITS)
         w.write_array(wz, ww)
-    if coefs is not None:
-        cz = rice.zigzag(coefs)
-        cwid = rice.bit_length(cz)
-        w.write(cwid, COEF_WIDTH_BITS)
-        w.write_array(cz, cwid)
     if depth:
         w.write(depth, LIFT_BITS)
+        if coefs and depth > 1:
+            w.write(len(coefs) - 1, 1)
+        if coefs:
+            w.write(int(coefs[0].size == ADAPT_TAPS[1] // 2), 1)
+        for c in coefs or []:
+            cz = rice.zigzag(c)
+            cwid = rice.bit_length(cz)
+            w.write(cwid, COEF_WIDTH_BITS)
+            w.write_array(cz, cwid)
         plan.write(w)
     else:
         rice.write(w, plan)
@@ -322,7 +553,7 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
         return np.full(n, r.read_signed(width), dtype=np.int64)
     if kind not in (FIXED, LIFTED, ADAPTIVE):
         raise CodecError(f"corrupt lossless payload: subframe type {kind}")
-    shift = r.read(SHIFT_BITS)
+    shift = _read_shift(r)
     order = r.read(ORDER_BITS)
     if shift >= width or order > MAX_FIXED_ORDER or order >= n:
         raise CodecError(f"corrupt lossless payload: shift {shift}, order {order} for {n} samples")
@@ -337,23 +568,25 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
     if kind == FIXED:
         residual = rice.decode(r, m, max_width=cw + order + 1)
     else:
-        coefs = None
-        if kind == ADAPTIVE:
-            cwid = r.read(COEF_WIDTH_BITS)
-            if cwid > MAX_COEF_WIDTH or m < 2:
-                raise CodecError(f"corrupt lossless payload: coefficient width {cwid}")
-            coefs = rice.unzigzag(r.read_array(np.full(ADAPT_TAPS, cwid, dtype=np.int64)))
         depth = r.read(LIFT_BITS)
         if depth not in LIFT_DEPTHS:
             raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
-        sizes = wavelet.band_sizes(m, depth) if coefs is None else _adaptive_sizes(m, depth)
+        coefs = []
+        if kind == ADAPTIVE:
+            if m < wavelet.MIN_SPLIT << depth:
+                raise CodecError(f"corrupt lossless payload: fitted lifting on {m} values")
+            levels = 1 + r.read(1) if depth > 1 else 1
+            sent = ADAPT_TAPS[r.read(1)] // 2
+            for _ in range(levels):
+                cwid = r.read(COEF_WIDTH_BITS)
+                if cwid > MAX_COEF_WIDTH:
+                    raise CodecError(f"corrupt lossless payload: coefficient width {cwid}")
+                coefs.append(rice.unzigzag(r.read_array(np.full(sent, cwid, dtype=np.int64))))
+        sizes = wavelet.band_sizes(m, depth)
         base = np.concatenate([[0], np.cumsum(sizes)])
         joined = rice.decode_split(r, base, max_width=_band_width(cw, order, depth))
         bands = np.split(joined, base[1:-1])
-        if coefs is None:
-            residual = wavelet.packet_inverse(bands, m, depth, integer=True)
-        else:
-            residual = _adaptive_inverse(bands, m, depth, coefs)
+        residual = _adaptive_inverse(bands, m, depth, coefs)
     x = _unfixed(warm, residual, cw)
     low, high = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
     if int(x.min()) < low or int(x.max()) > high:
@@ -372,9 +605,14 @@ def _unstereo(a: np.ndarray, b: np.ndarray, mode: int) -> tuple[np.ndarray, np.n
     return left, left - b
 
 
-def _header(depth: int, mode: int, verbatim: bool, channels: int) -> int:
+def _header(depth: int, mode: int, verbatim: bool, channels: int, cross: bool = False) -> int:
     return (
-        (VERSION << 6) | ((depth == 24) << 5) | (mode << 3) | (verbatim << 2) | (channels - 1) << 1
+        (VERSION << 6)
+        | ((depth == 24) << 5)
+        | (mode << 3)
+        | (verbatim << 2)
+        | (channels - 1) << 1
+        | cross
     )
 
 
@@ -398,13 +636,26 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
         cands = {"L": left, "R": right, "M": (left + right) >> 1, "S": left - right}
         widths = {"L": depth, "R": depth, "M": depth, "S": depth + 1}
         cost = dict(zip(cands, _quick_costs(np.stack(list(cands.values()))).tolist(), strict=True))
-        pairs = {INDEPENDENT: "LR", LEFT_SIDE: "LS", SIDE_RIGHT: "SR", MID_SIDE: "MS"}
+        pairs = STEREO_PAIRS
         ranked = sorted(pairs, key=lambda m: cost[pairs[m][0]] + cost[pairs[m][1]])[:STEREO_TRIES]
         plans = {c: _plan_coded(cands[c], widths[c]) for m in ranked for c in pairs[m]}
         mode = min(ranked, key=lambda m: plans[pairs[m][0]][0] + plans[pairs[m][1]][0])
-        w.write(_header(depth, mode, False, channels), 8)
-        for name in pairs[mode]:
-            _write_channel(w, plans[name][1], widths[name])
+        cross = None
+        if CROSS_PREDICTION:
+            mode, cross = _plan_stereo(cands, widths, cost, plans, mode)
+        first, second = pairs[mode]
+        w.write(_header(depth, mode, False, channels, cross is not None), 8)
+        _write_channel(w, plans[first][1], widths[first])
+        if cross is None:
+            _write_channel(w, plans[second][1], widths[second])
+        else:
+            planned, shift, coefs = cross
+            cz = rice.zigzag(coefs)
+            cwid = rice.bit_length(cz)
+            _write_shift(w, shift)
+            w.write(cwid, XPRED_COEF_WIDTH_BITS)
+            w.write_array(cz, cwid)
+            _write_channel(w, planned, _cross_width(widths[first], widths[second]))
     else:
         w.write(_header(depth, INDEPENDENT, False, channels), 8)
         _write_channel(w, _plan_coded(x[:, 0], depth)[1], depth)
@@ -417,6 +668,25 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
     return v.to_bytes()
 
 
+def _decode_cross(
+    r: rice.BitReader, a: np.ndarray, n: int, width_a: int, width_b: int
+) -> np.ndarray:
+    """The second channel of a cross-predicted pair, given the decoded first one ``a``."""
+    shift = _read_shift(r)
+    cwid = r.read(XPRED_COEF_WIDTH_BITS)
+    if shift >= width_a or cwid > MAX_XPRED_COEF_WIDTH:
+        raise CodecError(f"corrupt lossless payload: cross shift {shift}, width {cwid}")
+    coefs = rice.unzigzag(r.read_array(np.full(XPRED_TAPS, cwid, dtype=np.int64)))
+    residual = _decode_channel(r, n, _cross_width(width_a, width_b))
+    if (a & ((1 << shift) - 1)).any() or (residual & ((1 << shift) - 1)).any():
+        raise CodecError("corrupt lossless payload: cross-channel shift over nonzero bits")
+    b = ((residual >> shift) + _cross_pred(a >> shift, coefs)) << shift
+    low, high = -(1 << (width_b - 1)), (1 << (width_b - 1)) - 1
+    if int(b.min()) < low or int(b.max()) > high:
+        raise CodecError("corrupt lossless payload: a cross-predicted sample out of range")
+    return b
+
+
 def _is_side(mode: int, index: int) -> bool:
     return (mode in (LEFT_SIDE, MID_SIDE) and index == 1) or (mode == SIDE_RIGHT and index == 0)
 
@@ -426,14 +696,17 @@ def decode_ints(payload: bytes, frames: int, channels: int) -> tuple[np.ndarray,
     if not payload:
         raise CodecError("empty lossless payload")
     head = payload[0]
-    if head >> 6 != VERSION or head & 1:
+    if head >> 6 != VERSION:
         raise CodecError(f"not an rtai lossless payload (header byte {head:#04x})")
     depth = 24 if head >> 5 & 1 else 16
     mode = head >> 3 & 3
     verbatim = bool(head >> 2 & 1)
     got_channels = (head >> 1 & 1) + 1
+    cross = bool(head & 1)
     if got_channels != channels:
         raise CodecError(f"lossless payload of {got_channels} channels, expected {channels}")
+    if cross and (verbatim or channels == 1):
+        raise CodecError("corrupt lossless payload: cross-channel prediction without a pair")
     r = rice.BitReader(payload, start_byte=1)
     if verbatim:
         if mode != INDEPENDENT:
@@ -444,10 +717,14 @@ def decode_ints(payload: bytes, frames: int, channels: int) -> tuple[np.ndarray,
         return x.reshape(frames, channels), depth
     if channels == 1 and mode != INDEPENDENT:
         raise CodecError("corrupt lossless payload: a stereo mode in a mono block")
-    coded = []
-    for i in range(channels):
-        width = depth + 1 if (channels == 2 and _is_side(mode, i)) else depth
-        coded.append(_decode_channel(r, frames, width))
+    widths = [
+        depth + 1 if (channels == 2 and _is_side(mode, i)) else depth for i in range(channels)
+    ]
+    coded = [_decode_channel(r, frames, widths[0])]
+    if cross:
+        coded.append(_decode_cross(r, coded[0], frames, widths[0], widths[1]))
+    elif channels == 2:
+        coded.append(_decode_channel(r, frames, widths[1]))
     r.finish()
     if channels == 2:
         left, right = _unstereo(coded[0], coded[1], mode)

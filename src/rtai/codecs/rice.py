@@ -296,25 +296,36 @@ def estimate_bits(x: np.ndarray) -> int:
 
 
 def estimate_bounds(x: np.ndarray, bounds: np.ndarray) -> float:
-    """A quick cost of signed ``x`` with one Rice parameter per partition, for choosing
-    between codings: k from each partition's mean, floor(u / 2**k) taken as u / 2**k."""
-    u = zigzag(x).astype(np.float64)
+    """A close cost of signed ``x`` with one Rice parameter per partition (escapes
+    aside), for choosing between codings: :func:`estimate_rows` of one row."""
+    u = zigzag(x)
     if u.size == 0:
         return 0.0
-    counts = _gaps(bounds).astype(np.float64)
-    sums = np.add.reduceat(u, bounds[:-1])
-    mean = sums / np.maximum(counts, 1.0)
-    k = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K)
-    return float(np.sum(counts * (k + 1.0) + sums / 2.0**k) + PARAM_COST * counts.size)
+    return float(estimate_rows(u[None, :], np.asarray(bounds, dtype=np.int64))[0])
 
 
 def estimate_rows(u: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """:func:`estimate_bounds` of each row of zigzagged values ``u`` (float64, 2-D)."""
-    counts = _gaps(bounds).astype(np.float64)
-    sums = np.add.reduceat(u, bounds[:-1], axis=1)
+    """The estimated Rice bits of each row of zigzagged values ``u`` (uint64, 2-D):
+    the sum of :func:`estimate_parts`."""
+    return estimate_parts(u, bounds).sum(axis=1)
+
+
+def estimate_parts(u: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The Rice bits of each partition of each row of zigzagged values ``u`` (uint64,
+    2-D; partitions start at ``bounds[:-1]``) with the better of two parameters,
+    k0 = floor(log2(0.69 mean)) and k0 + 1 (escapes aside), plus PARAM_COST. Exact sums
+    of ``u >> k``, not u / 2**k: the floors matter when codings differ by a fraction of
+    a bit per sample."""
+    lengths = _gaps(bounds)
+    counts = lengths.astype(np.float64)
+    sums = np.add.reduceat(u, bounds[:-1], axis=1).astype(np.float64)
     mean = sums / np.maximum(counts, 1.0)
-    k = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K)
-    return np.sum(counts * (k + 1.0) + sums / 2.0**k, axis=1) + PARAM_COST * counts.size
+    k0 = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K - 1)
+    q = u >> np.repeat(k0.astype(np.uint64), lengths, axis=1)
+    bits0 = np.add.reduceat(q, bounds[:-1], axis=1).astype(np.float64) + counts * (k0 + 1.0)
+    q >>= np.uint64(1)
+    bits1 = np.add.reduceat(q, bounds[:-1], axis=1).astype(np.float64) + counts * (k0 + 2.0)
+    return np.minimum(bits0, bits1) + PARAM_COST
 
 
 def split_bounds(base: np.ndarray, split: int) -> np.ndarray:

@@ -23,6 +23,8 @@ axis, so (frames, channels) arrays transform all channels at once.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 MIN_SPLIT = 4
@@ -83,6 +85,7 @@ def merge_int(s: np.ndarray, d: np.ndarray) -> np.ndarray:
     return x
 
 
+@functools.lru_cache(maxsize=64)
 def pred_taps(n: int, taps: int) -> np.ndarray:
     """Indices into the even half of an n-sample sequence that an adaptive predictor of
     ``taps`` taps reads for each odd sample: the taps/2 even neighbours either side
@@ -90,7 +93,9 @@ def pred_taps(n: int, taps: int) -> np.ndarray:
     ne, no = (n + 1) // 2, n // 2
     half = taps // 2
     offsets = np.arange(-half + 1, half + 1)
-    return np.clip(np.arange(no)[:, None] + offsets[None, :], 0, ne - 1)
+    index = np.clip(np.arange(no)[:, None] + offsets[None, :], 0, ne - 1)
+    index.setflags(write=False)  # cached: shared by every caller
+    return index
 
 
 def split_int_pred(
