@@ -12,8 +12,8 @@ callback only copies blocks in and out). For each captured block:
    through double talk), then WebRTC's high-pass, noise suppression, AGC2 and speech
    probability through ``pywebrtc-audio`` when that is installed (an energy voice
    detector and no NS/AGC when not); ``engine="webrtc"`` runs WebRTC's whole module
-   instead (AEC3 included: deeper echo suppression, but it attenuates the near end
-   during double talk, see docs/benchmarks.md);
+   instead (AEC3 included: it attenuates the near end during double talk, see
+   docs/benchmarks.md);
 4. :class:`VoiceGate` decides, from the speech probability and the level, whether
    the block is speech (sent) or silence (not sent: voice-activity DTX), with a fast
    energy onset so the first syllable is not clipped and a hangover so word endings

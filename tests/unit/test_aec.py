@@ -89,3 +89,64 @@ def test_a_moved_echo_path_is_learned_again():
     assert c.restarts >= 1  # subtracting the old path made the error louder
     assert _db(mic[4 * RATE : 5 * RATE], out[4 * RATE : 5 * RATE]) >= 30.0
     assert _db(mic[8 * RATE :], out[8 * RATE :]) >= 30.0  # within 3 s of the move
+
+
+def _speech_room(seconds: float, near_from_s: float | None, drive: float = 1e-3):
+    """Far-end speech through an office-like room; near-end speech (another voice,
+    about 6 dB above the echo) from ``near_from_s`` on."""
+    from rtai.audio.signals import speech
+
+    far = speech(RATE, seconds, 0).astype(np.float64)
+    echo = echo_of(far, synthetic_rir(RATE, 0.2, 0.03, seed=2), drive=drive)
+    near = np.zeros_like(far)
+    if near_from_s is not None:
+        start = round(near_from_s * RATE)
+        near[start:] = speech(RATE, seconds - near_from_s, 1)[: len(far) - start]
+    return far, echo, near
+
+
+def test_replaying_earlier_frames_converges_faster_on_speech():
+    far, echo, _ = _speech_room(6.0, None)
+    span = slice(2 * RATE, 6 * RATE)
+    erle = {}
+    for replays in (0, 2):  # none, and the default
+        c = EchoCanceller(F, 30, nonlinear=False, suppress=False, replays=replays)
+        erle[replays] = _db(echo[span], _run(c, echo, far)[span])
+    assert erle[2] >= 36.0
+    assert erle[2] >= erle[0] + 8.0
+
+
+def test_double_talk_does_not_throw_the_converged_filter_off():
+    far, echo, near = _speech_room(12.0, 6.0)
+    c = EchoCanceller(F, 30, nonlinear=False, suppress=False)
+    residual = _run(c, near + echo, far) - near  # the echo the filter left
+    single, double = slice(3 * RATE, 6 * RATE), slice(6 * RATE, 12 * RATE)
+    assert _db(near[double], echo[double]) >= 5.0  # the near end is the louder
+    before = _db(echo[single], residual[single])
+    during = _db(echo[double], residual[double])
+    assert before >= 35.0
+    assert during >= 30.0
+    assert during >= before - 8.0
+
+
+def test_double_talk_keeps_the_near_end_whole_behind_the_suppressor():
+    far, echo, near = _speech_room(12.0, 6.0, drive=2.0)
+    out = _run(EchoCanceller(F, 30), near + echo, far)[F:]  # one frame late
+    dt = slice(6 * RATE, 12 * RATE - F)
+    n = near[: len(out)]
+    assert abs(_db(out[dt], n[dt])) <= 1.0  # not attenuated
+    assert _db(n[dt], out[dt] - n[dt]) >= 15.0  # and what differs from it is small
+
+
+def test_a_moved_echo_path_is_learned_again_on_speech():
+    from rtai.audio.signals import speech
+
+    far = speech(RATE, 12.0, 0).astype(np.float64)
+    before = echo_of(far, synthetic_rir(RATE, 0.2, 0.03, seed=2))
+    after = echo_of(far, synthetic_rir(RATE, 0.3, 0.06, seed=5))  # 30 ms further away
+    mic = np.concatenate([before[: 6 * RATE], after[6 * RATE :]])
+    c = EchoCanceller(F, 30)
+    out = _run(c, mic, far)
+    assert c.restarts == 1  # found through speech's pauses and onsets, and only once
+    assert _db(mic[4 * RATE : 6 * RATE], out[4 * RATE : 6 * RATE]) >= 30.0
+    assert _db(mic[8 * RATE :], out[8 * RATE :]) >= 30.0  # from 2 s after the move
