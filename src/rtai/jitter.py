@@ -71,6 +71,7 @@ class JitterCounters:
     idle: int = 0
     overflow_dropped: int = 0
     rebuffers: int = 0
+    refill_silent: int = 0  # silent blocks while refilling after a rebuffer
     reanchored: int = 0
     redundant_used: int = 0
 
@@ -258,11 +259,14 @@ class JitterBuffer:
     def pop(self, now_s: float) -> PlayoutItem:
         """Decide what to play for the block that starts playing now."""
         if self._next is None:
-            if self._first_arrival_s is None or self._count == 0:
+            if (
+                self._first_arrival_s is None
+                or self._count == 0
+                or now_s - self._first_arrival_s < self.target_ms / 1000.0
+            ):
                 self.counters.idle += 1
-                return _IDLE
-            if now_s - self._first_arrival_s < self.target_ms / 1000.0:
-                self.counters.idle += 1
+                if self.counters.rebuffers:  # a gap in a call, not its start
+                    self.counters.refill_silent += 1
                 return _IDLE
             self._next = self._oldest()
         self._drop_overflow()

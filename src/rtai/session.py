@@ -712,6 +712,7 @@ class Peer:
             jc = jb.counters
             late, dups, concealed, played = jc.late, jc.duplicates, jc.concealed, jc.played
             overflow, reanchored = jc.overflow_dropped, jc.reanchored
+            refill_silent = jc.refill_silent
             redundant_used = jc.redundant_used
         decision = call.adapter.decision
         return dict(
@@ -732,6 +733,7 @@ class Peer:
             capture_dropped=tx.capture_dropped,
             played=played,
             concealed=concealed - c.fec_recovered + c.decode_errors,
+            refill_silent=refill_silent,
             encode_errors=tx.encode_errors,
             dtx_skipped=tx.dtx_skipped,
             overflow_dropped=overflow,

@@ -171,7 +171,10 @@ def test_lossless_loss_costs_only_the_lost_blocks(start_pair):
     first, last = kinds.index("exact"), len(kinds) - 1 - kinds[::-1].index("exact")
     kinds = kinds[first : last + 1]  # the call's span
     others = kinds.count("other")
-    assert 0 < others <= summary["concealed"], "".join(k[0] for k in kinds)
+    # Neither sent nor faded: concealed blocks, and the silence of a refill when a stall
+    # of this busy process outlasted concealment (the buffer rebuffers, then plays on).
+    gaps = summary["concealed"] + summary["refill_silent"]
+    assert 0 < others <= gaps, ("".join(k[0] for k in kinds), summary)
     # A loss touches only its own block: what follows is exact again (faded in at most).
     for j, kind in enumerate(kinds):
         if kind == "faded":

@@ -186,6 +186,7 @@ def test_stream_that_dries_up_rebuffers_and_restarts_with_the_target_delay():
     t += 6 * BLOCK_S
     assert kinds(tail) == [Playout.CONCEAL] * 4 + [Playout.IDLE] * 3
     assert jb.counters.rebuffers == 1
+    assert jb.counters.refill_silent == 3  # the gap is counted; the start was not
     assert not jb.playing
 
     # Packets resume: IDLE again for the target delay, then normal playout.
