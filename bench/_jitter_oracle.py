@@ -81,12 +81,11 @@ def _steps(slew: float, block_ms: float) -> int:
     return s
 
 
-def solve(
-    r_ms: np.ndarray, block_ms: float, slew: float, lam: float, grow: bool = True
-) -> Schedule:
-    """The schedule minimising ``sum(d_k over played) + lam * lost blocks``. With
-    ``grow`` False the delay may rise only by inserting concealed blocks (no stretching
-    ahead of a late packet), and still fall by ``slew``."""
+def _grid(
+    r_ms: np.ndarray, block_ms: float, slew: float, grow: bool
+) -> tuple[int, int, int, np.ndarray, int, int]:
+    """The programme's grid: slew steps down and up, grid steps per block, each packet's
+    required delay in steps (lost packets: never playable), blocks and states modelled."""
     s = _steps(slew, block_ms)
     s_up = s if grow else 0
     bsteps = int(round(block_ms / GRID_MS))
@@ -97,7 +96,16 @@ def solve(
     nb = top // bsteps + 2
     if nb > 127:
         raise ValueError("delays beyond 127 blocks are not modelled")
-    m = nb * bsteps  # states 0 .. m-1 (ms / GRID_MS)
+    return s, s_up, bsteps, req, nb, nb * bsteps  # states 0 .. m-1 (ms / GRID_MS)
+
+
+def solve(
+    r_ms: np.ndarray, block_ms: float, slew: float, lam: float, grow: bool = True
+) -> Schedule:
+    """The schedule minimising ``sum(d_k over played) + lam * lost blocks``. With
+    ``grow`` False the delay may rise only by inserting concealed blocks (no stretching
+    ahead of a late packet), and still fall by ``slew``."""
+    s, s_up, bsteps, req, nb, m = _grid(r_ms, block_ms, slew, grow)
     d = np.arange(m, dtype=np.float64) * GRID_MS
     rows = (np.arange(m) // bsteps).astype(np.float64)
     n = r_ms.size
@@ -176,15 +184,7 @@ def values(
 ) -> np.ndarray:
     """The optimum of :func:`solve` (``sum of played d_k + lam * lost blocks``) for every
     ``lam`` in ``lams`` at once, without the schedules (no back-tracking)."""
-    s = _steps(slew, block_ms)
-    s_up = s if grow else 0
-    bsteps = int(round(block_ms / GRID_MS))
-    finite = r_ms[np.isfinite(r_ms)]
-    req = np.where(np.isfinite(r_ms), np.floor(r_ms / GRID_MS + 1e-9), np.iinfo(np.int32).max)
-    req = req.astype(np.int64)
-    top = int(finite.max() / GRID_MS) + 1 if finite.size else 1
-    nb = top // bsteps + 2
-    m = nb * bsteps
+    s, s_up, bsteps, req, nb, m = _grid(r_ms, block_ms, slew, grow)
     lam = np.asarray(lams, dtype=np.float64)[:, None]
     n_lam = lam.shape[0]
     d = np.arange(m, dtype=np.float64) * GRID_MS
