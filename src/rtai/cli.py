@@ -23,6 +23,7 @@ from rtai.config import (
     DEFAULT_PORT,
     ConfigError,
     PeerConfig,
+    buffer_ms,
     default_block_frames,
     parse_hostport,
 )
@@ -275,7 +276,7 @@ def _peer_config(args) -> PeerConfig:
         channels=args.channels,
         block_frames=args.frame or default_block_frames(args.codec, args.rate),
         codecs=offered,
-        buffer_ms=_buffer_ms(args.buffer),
+        buffer_ms=buffer_ms(args.buffer),
         buffer_auto=args.buffer == "auto",
         buffer_safety=args.buffer_safety,
         buffer_min_ms=args.buffer_min,
@@ -299,15 +300,6 @@ def _peer_config(args) -> PeerConfig:
     cfg.processing = talk.options_from_args(args)
     cfg.validate()
     return cfg
-
-
-def _buffer_ms(text: str) -> float:
-    if text == "auto":
-        return 20.0  # where the adaptive buffer starts
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"--buffer {text}: use auto or a number of ms") from None
 
 
 def _open_endpoint(args, cfg: PeerConfig):

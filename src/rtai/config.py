@@ -120,3 +120,13 @@ def parse_hostport(
     if not (port_text.isascii() and port_text.isdigit()) or not low <= int(port_text) <= 65535:
         raise ConfigError(f"{option} {text!r}: port must be an integer {low}..65535")
     return host, int(port_text)
+
+
+def buffer_ms(text: str) -> float:
+    """The value of ``--buffer``: ``auto`` (where the adaptive buffer starts) or ms."""
+    if text == "auto":
+        return PeerConfig.buffer_ms
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--buffer {text}: use auto or a number of ms") from None

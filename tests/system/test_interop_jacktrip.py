@@ -19,8 +19,8 @@ import pytest
 import soundfile as sf
 
 from rtai.audio.signals import speech
-from rtai.dsp.align import find_lag
-from rtai.testing.jack_rig import RigCard, jack_env, windowed_delays
+from rtai.dsp.align import find_lag, windowed_delays
+from rtai.testing.jack_rig import RigCard, jack_env
 from rtai.testing.ports import free_udp_port
 
 pytestmark = [

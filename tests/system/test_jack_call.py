@@ -18,11 +18,8 @@ import numpy as np
 import pytest
 
 from rtai.audio.signals import speech
-from rtai.testing.jack_rig import (
-    RigCard,
-    jack_env,
-    windowed_delays,
-)
+from rtai.dsp.align import windowed_delays
+from rtai.testing.jack_rig import RigCard, jack_env
 from rtai.testing.ports import free_udp_port
 
 pytestmark = pytest.mark.system

@@ -44,3 +44,40 @@ def aligned_correlation(reference: np.ndarray, received: np.ndarray) -> tuple[in
     lag = find_lag(reference, received)
     a, b = overlap(reference, received, lag)
     return lag, correlation(a, b) if a.size else 0.0
+
+
+def windowed_delays(
+    played: np.ndarray,
+    play_start_frame: int,
+    recorded: np.ndarray,
+    rec_start_frame: int,
+    rate_hz: int,
+    window_s: float = 0.5,
+    quiet_dbfs: float = -35.0,
+    search_s: float = 0.3,
+) -> list[tuple[float, float, float]]:
+    """Delay and correlation window by window, for a path whose delay may change.
+
+    Returns ``(t_s, delay_ms, correlation)`` for each loud window of ``played``: ``t_s``
+    is the window's start in seconds after playback began; the delay is sought within
+    ``search_s`` of the whole-signal estimate's neighbourhood in the recording.
+    """
+    w = int(window_s * rate_hz)
+    search = int(search_s * rate_hz)
+    out = []
+    offset = play_start_frame - rec_start_frame  # played[0] enters at recording index
+    for start in range(0, len(played) - w, w // 2):
+        seg = played[start : start + w]
+        if 10 * np.log10(np.mean(seg.astype(np.float64) ** 2) + 1e-20) < quiet_dbfs:
+            continue
+        lo = max(0, offset + start)
+        hay = recorded[lo : lo + w + search]
+        if len(hay) < w:
+            break
+        lag = find_lag(seg, hay)
+        if not 0 <= lag <= len(hay) - w:
+            continue
+        corr = correlation(seg, hay[lag : lag + w])
+        delay_frames = lo + lag - offset - start
+        out.append((start / rate_hz, delay_frames * 1000.0 / rate_hz, corr))
+    return out
