@@ -285,25 +285,6 @@ def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int
     return (best_bits if best_bits is not None else ORDER_BITS), best_order, best_params
 
 
-def estimate_bits(x: np.ndarray) -> int:
-    """A quick cost of coding signed ``x`` with one Rice parameter (for choosing modes)."""
-    u = zigzag(x)
-    if u.size == 0:
-        return 0
-    mean = float(u.mean())
-    k = max(0, min(MAX_K, int(np.log2(mean + 1.0)) if mean > 0 else 0))
-    return int((u >> np.uint64(k)).sum()) + u.size * (k + 1)
-
-
-def estimate_bounds(x: np.ndarray, bounds: np.ndarray) -> float:
-    """A close cost of signed ``x`` with one Rice parameter per partition (escapes
-    aside), for choosing between codings: :func:`estimate_rows` of one row."""
-    u = zigzag(x)
-    if u.size == 0:
-        return 0.0
-    return float(estimate_rows(u[None, :], np.asarray(bounds, dtype=np.int64))[0])
-
-
 def estimate_rows(u: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """The estimated Rice bits of each row of zigzagged values ``u`` (uint64, 2-D):
     the sum of :func:`estimate_parts`."""

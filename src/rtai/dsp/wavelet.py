@@ -176,10 +176,3 @@ def _inverse(bands: list[np.ndarray], n: int, depth: int, integer: bool):
     d, _ = _inverse(bands[count_s : count_s + count_d][::-1], nd, depth - 1, integer)
     merged = merge_int(s, d) if integer else merge_float(s, d)
     return merged, bands[count_s + count_d :]
-
-
-def band_centres_hz(n: int, depth: int, rate_hz: float) -> np.ndarray:
-    """Nominal centre frequency of each packet band (equal-width bands of the packet)."""
-    count = len(band_sizes(n, depth))
-    width = rate_hz / 2 / count
-    return (np.arange(count) + 0.5) * width
