@@ -1,9 +1,11 @@
 """Codec benchmark: rtai lossless against PCM, DEFLATE and FLAC; rtai perceptual against Opus.
 
-Material (``bench/_codec_signals.py``, made from code and espeak-ng, nothing to
-license): speech (two espeak-ng voices over a -66 dBFS room-noise floor; stereo as
-two slightly different rooms) and generated music (bass, chords, lead, drums, stereo
-reverb, 16-bit TPDF dither), 48 kHz, 16-bit.
+Material, 48 kHz 16-bit, made when the benchmark runs (nothing recorded or committed):
+speech (``bench/_codec_signals.py``: two espeak-ng voices over a -66 dBFS room-noise
+floor; stereo as two slightly different rooms), synthetic music (the same module: sine
+partials, white-noise drums, a noise-tail reverb) and three pieces played by recorded
+instruments (``bench/_sampled_music.py``: FluidSynth through the MIT-licensed Fluid R3
+SoundFont), all music at -1 dBFS peak with 16-bit TPDF dither.
 
 1. Lossless, per block of 128, 256 and 480 frames, mono and stereo: bits per sample
    and kbit/s of raw PCM, DEFLATE (zlib level 9) on each block's samples, DEFLATE on
@@ -32,6 +34,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import subprocess
 import sys
@@ -48,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _codec_signals as cs  # noqa: E402
 import _common  # noqa: E402
 import _quality_sim as qs  # noqa: E402
+import _sampled_music as sm  # noqa: E402
 
 from rtai.codecs import CodecError, EncoderSettings, lossless, rice  # noqa: E402
 from rtai.codecs import perceptual as pc  # noqa: E402
@@ -58,6 +62,18 @@ PNG = _common.REPO / "docs" / "codecs.png"
 RATE = cs.RATE_HZ
 BLOCKS = (128, 256, 480)
 BITRATES_KBPS = (24, 32, 48, 64, 96, 128)
+
+
+def signals() -> list[tuple[str, object]]:
+    """(name, make(seconds, channels) -> int16 frames x channels) of every lossless signal:
+    speech, the synthetic music, and the pieces played by sampled instruments (when
+    FluidSynth and its SoundFont are installed; the run says so when they are not)."""
+    out = [("speech", cs.speech16), ("music (synthetic)", cs.music16)]
+    if sm.missing() is None:
+        out += [(f"music: {p}", functools.partial(sm.music_sampled16, piece=p)) for p in sm.PIECES]
+    return out
+
+
 OPUS_NOTE = """
 
 Waveform SNR favours a coder that keeps the waveform (rtai perceptual) over one that
@@ -124,7 +140,7 @@ def lossless_run(blocks: list[np.ndarray]) -> tuple[int, float, float]:
 
 def lossless_table(seconds: float) -> tuple[str, list[dict]]:
     rows, records = [], []
-    for name, make in (("speech", cs.speech16), ("music", cs.music16)):
+    for name, make in signals():
         for channels in (1, 2):
             x = make(seconds, channels)
             for n in BLOCKS:
@@ -188,7 +204,7 @@ def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
 def decorrelation_table(seconds: float, records: list[dict]) -> str:
     rows = []
     depths = lossless.LIFT_DEPTHS
-    for name, make in (("speech", cs.speech16), ("music", cs.music16)):
+    for name, make in signals():
         x = make(seconds, 1)
         for n in BLOCKS:
             blocks = [b.astype(np.int64) for b in blocks_of(x, n)]
@@ -223,7 +239,7 @@ def decorrelation_table(seconds: float, records: list[dict]) -> str:
 def stereo_table(seconds: float, records: list[dict]) -> str:
     """Stereo bits per sample with and without cross-channel prediction (same blocks)."""
     rows = []
-    for name, make in (("speech", cs.speech16), ("music", cs.music16)):
+    for name, make in signals():
         x = make(seconds, 2)
         for n in BLOCKS:
             blocks = [b.astype(np.int64) for b in blocks_of(x, n)]
@@ -401,16 +417,28 @@ def main(argv: list[str] | None = None) -> int:
         plot(recs)
     summary = _goal_lines(records)
     flac_version = _common.tool_version(["flac", "--version"]) or "flac not installed"
+    why = sm.missing()
+    sampled_note = f" (Not run here: {why}.)" if why else ""
     body = f"""## Codecs: rtai lossless and perceptual
 
 Measured {stamp} on {_common.machine_line(info)}; {flac_version}.
 Reproduce from the repository root with `{_common.reproduce_command("bench/codecs.py", argv)}`.
 
-Material: {seconds:g} s of speech (two espeak-ng voices over a -66 dBFS room-noise floor;
-stereo: the voice through two slightly different rooms) and of generated music (bass,
-chords, lead, drums, stereo reverb, TPDF-dithered), 48 kHz 16-bit, all made by
-`bench/_codec_signals.py` (no recordings, nothing to license). Every block is coded on
-its own, as one packet.
+Material, {seconds:g} s of each, 48 kHz 16-bit, every block coded on its own, as one packet:
+
+* speech: two espeak-ng voices over a -66 dBFS room-noise floor; stereo: the voice
+  through two slightly different rooms (`bench/_codec_signals.py`).
+* music (synthetic): bass, chords and lead from sine partials, drums and hi-hat from
+  white noise, a noise-tail stereo reverb (`bench/_codec_signals.py`).
+* music: band / piano / strings: three pieces of our own score played by recorded
+  instruments: rendered by FluidSynth through the Fluid (R3) General MIDI SoundFont
+  (MIT licence; Debian's `fluid-soundfont-gm`) with its reverb and chorus
+  (`bench/_sampled_music.py`). band: piano, strings, bass, guitar, flute and a drum kit
+  with cymbals; piano: solo piano under the sustain pedal; strings: ensemble, cello,
+  violin and harp.{sampled_note}
+
+All music is mastered alike: -1 dBFS peak, TPDF dither to 16 bits. Nothing is recorded
+or committed; the material is made when the benchmark runs.
 
 ### Lossless: bits per sample / kbit/s, per block
 
