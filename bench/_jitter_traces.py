@@ -181,6 +181,10 @@ class Profile:
     label: str
     delay: Callable[[np.ndarray, np.random.Generator], np.ndarray]
     sender_ppm: float = 0.0
+    # True when late events start independently of everything before them (a Poisson
+    # process of onsets with independent sizes): a buffer learns nothing from the past
+    # about when the next comes (see bench/jitter.py, oracle_verdict).
+    memoryless: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -189,7 +193,7 @@ PROFILES: dict[str, Profile] = {
         Profile("steady", "steady (0.5 ms jitter)", steady),
         Profile("gauss5", "Gaussian jitter, 5 ms std", gauss(0.005)),
         Profile("gauss20", "Gaussian jitter, 20 ms std", gauss(0.020)),
-        Profile("spikes", "Pareto delay spikes (1 per 4 s)", spikes),
+        Profile("spikes", "Pareto delay spikes (1 per 4 s)", spikes, memoryless=True),
         Profile("route", "route change: +40 ms for 10 s", route),
         Profile("wifi", "Wi-Fi bursts: 100-300 ms holds", wifi),
         Profile("drift+", "sender clock +1000 ppm (fast)", gauss(0.002), 1000.0),
