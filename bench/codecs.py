@@ -186,7 +186,7 @@ def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
     y = x.astype(np.float64) * np.hanning(x.size + 2)[1:-1]
     ac = np.array([y[: y.size - k] @ y[k:] for k in range(order + 1)])
     if ac[0] == 0:
-        return rice.Plan(x).bits
+        return rice.Plan(x, half=lossless.HALF_STEPS).bits
     ac[0] *= 1.0 + 1e-4
     a = solve_toeplitz(ac[:order], ac[1 : order + 1])
     window = np.lib.stride_tricks.sliding_window_view(x, order)[:-1][:, ::-1]
@@ -196,9 +196,9 @@ def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
         if np.abs(c).max() >= 1 << 15:
             continue
         r = x[order:] - ((window @ c + (1 << (shift - 1))) >> shift)
-        bits = rice.Plan(r).bits + order * 16 + order * 16 + 9  # coefficients, warm-up
-        best = bits if best is None else min(best, bits)
-    return best if best is not None else rice.Plan(x).bits
+        bits = rice.Plan(r, half=lossless.HALF_STEPS).bits + order * 16 + order * 16 + 9
+        best = bits if best is None else min(best, bits)  # (coefficients, warm-up)
+    return best if best is not None else rice.Plan(x, half=lossless.HALF_STEPS).bits
 
 
 def decorrelation_table(seconds: float, records: list[dict]) -> str:
@@ -215,25 +215,31 @@ def decorrelation_table(seconds: float, records: list[dict]) -> str:
             finally:
                 lossless.LIFT_DEPTHS = depths
             adapt, lift = lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES
-            try:  # lifting on at every size, to show what it buys where it is not shipped
+            try:  # fixed lifting steps only (no fitted step), at every size
                 lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES = 1 << 30, 0
                 fixed = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
                 lossless.ADAPT_FRAMES, lossless.LIFT_FRAMES = adapt, lift
             both = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
+            try:  # the shipped coder with whole-step Rice parameters (bitstream version 1)
+                lossless.HALF_STEPS = False
+                whole = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
+            finally:
+                lossless.HALF_STEPS = True
             lpc = sum(_lpc_bits(b[:, 0]) + 8 for b in blocks) / samples
             flac = next(
                 r["bps"]["FLAC -8"]
                 for r in records
                 if r["signal"] == name and r["channels"] == 1 and r["block"] == n
             )
-            cells = [name, str(n), f"{poly:.3f}", f"{fixed:.3f}", f"{both:.3f}", f"{lpc:.3f}",
-                     "n/a" if flac is None else f"{flac:.3f}"]  # fmt: skip
+            cells = [name, str(n), f"{poly:.3f}", f"{fixed:.3f}", f"{both:.3f}", f"{whole:.3f}",
+                     f"{lpc:.3f}", "n/a" if flac is None else f"{flac:.3f}"]  # fmt: skip
             rows.append(cells)
             print(" | ".join(cells), flush=True)
     header = ["signal (mono)", "block", "polynomial only", "+ lifting, fixed steps",
-              "+ fitted first predict step (rtai)", "LPC-8 estimate", "FLAC -8"]  # fmt: skip
-    return _common.markdown_table(header, rows, "llrrrrr")
+              "+ fitted first predict step (rtai)", "rtai, whole-step Rice", "LPC-8 estimate",
+              "FLAC -8"]  # fmt: skip
+    return _common.markdown_table(header, rows, "llrrrrrr")
 
 
 def stereo_table(seconds: float, records: list[dict]) -> str:
@@ -457,15 +463,17 @@ block's duration.
 ### Decorrelation: what prediction buys (mono, bits per sample)
 
 "polynomial only" is rtai lossless with the lifting stage off; "+ lifting, fixed
-steps" adds, when it pays, an integer (9,7)-M lifting packet of depth 1..3 over the
-polynomial residual, each band with its own Rice parameters (tried from 256-frame
-blocks on in the shipped coder: at 128 it roughly doubled the encoder's CPU, to 70 % of
-a stereo block's duration, for 2-3 % smaller packets; this column forces it on at every
-size to show what it buys); the shipped coder (last rtai column) may also replace the
-packet's first predict step by the block's own least-squares interpolator (8 even
-neighbours of each odd sample, or 12 from 480 frames, symmetric, so 4 or 6 coefficients
-over 2^7 sent as differences from the fixed step; from 256 frames) and, from 480 frames, the second
-split of the low band by a second fitted one. "LPC-8" estimates per-block
+steps" adds, when it pays, an integer (9,7)-M lifting packet of depth 1..2 (1..3 from
+256 frames) over the polynomial residual, each band with its own Rice parameters; the
+shipped coder (third rtai column) may also replace the packet's first predict step by
+the block's own least-squares interpolator (8 even neighbours of each odd sample, or 12
+from 480 frames, symmetric, so 4 or 6 coefficients over 2^7 sent as differences from
+the fixed step; from 256 frames, so at 128 this column equals the one before) and, from
+480 frames, the second split of the low band by a second fitted one. All of these code
+residuals with half-step Rice parameters (a parameter may double the first bucket of
+the one below: closer to the near-Gaussian residuals of noisy material); "whole-step
+Rice" is the shipped coder with plain Rice parameters instead (bitstream version 1), to
+show what the half steps buy. "LPC-8" estimates per-block
 linear prediction of order 8 with quantised coefficients (best precision of 9..15
 bits), sent coefficients and warm-up samples, and the same Rice coder. An exact LPC
 decoder is a recursion over samples (each sample needs the one before, through a

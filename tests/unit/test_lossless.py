@@ -318,3 +318,66 @@ def test_corrupt_cross_predicted_payloads_never_crash(frames, depth, data):
         return
     assert y.shape == (frames, 2)
     assert y.min() >= -(1 << 23) and y.max() < 1 << 23
+
+
+@pytest.mark.parametrize("frames", [64, 128, 256, 480, 960])
+def test_the_plan_counts_the_payload_bits_exactly(frames):
+    # Half-step Rice plans count their parameters exactly, so the encoder's choices
+    # compare true sizes: a mono payload is its header byte plus the planned bits.
+    from rtai.codecs import lossless
+
+    rng = np.random.default_rng(frames)
+    for seed in range(6):
+        x = make_signal(["tone", "cross", "quiet"][seed % 3], frames, 1, 16, seed)[:, 0]
+        x = x + rng.integers(-40, 41, frames) * (seed % 2)
+        x = np.clip(x, -32768, 32767)
+        bits, _ = lossless._plan_coded(x, 16, mono=True)
+        payload = encode_ints(x[:, None], 16)
+        assert payload[0] >> 2 & 1 == 0  # not verbatim
+        assert len(payload) == (8 + bits + 7) // 8
+
+
+def test_lifting_and_half_steps_are_used_at_128_frames():
+    from rtai.audio.signals import speech
+    from rtai.codecs import lossless, rice
+
+    x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
+    kinds, half = set(), False
+    for i in range(x.size // 128):
+        block = x[i * 128 : (i + 1) * 128]
+        planned = lossless._plan_coded(block, 16)[1]
+        if planned[0] != lossless.CONSTANT:
+            kinds.add(planned[3] > 0)  # a lifting depth
+            params = planned[4].params
+            half |= bool(np.any((params & 1) & (params != rice.HALF_ESCAPE)))
+        np.testing.assert_array_equal(
+            decode_ints(encode_ints(block[:, None], 16), 128, 1)[0], block[:, None]
+        )
+    assert kinds == {False, True} and half
+
+
+def test_version_1_payloads_are_refused():
+    x = make_signal("tone", 128, 1, 16, 2)
+    payload = bytearray(encode_ints(x, 16))
+    assert payload[0] >> 6 == 2
+    payload[0] = (payload[0] & 0x3F) | (1 << 6)  # whole-step Rice sequences: not ours now
+    with pytest.raises(CodecError):
+        decode_ints(bytes(payload), 128, 1)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_16_bit_floats_are_coded_as_16_bit_blocks(channels):
+    # On the 24-bit grid a mid channel would keep a low bit that 16-bit audio does not
+    # have, and every channel would pay a shift field: 16-bit blocks go out as such.
+    x = make_signal("tone", 256, channels, 16, 5)
+    block = (x / 32768).astype(np.float32)
+    enc, dec = LosslessEncoder(48000, channels, 256), LosslessDecoder(48000, channels, 256)
+    payload = enc.encode(block)
+    assert payload == encode_ints(x, 16) and payload[0] >> 5 & 1 == 0
+    np.testing.assert_array_equal(dec.decode(payload), block)
+    y = make_signal("tone", 256, channels, 24, 5)
+    y[0, 0] |= 1  # off the 16-bit grid
+    block = (y / float(1 << 23)).astype(np.float32)
+    payload = enc.encode(block)
+    assert payload[0] >> 5 & 1 == 1
+    np.testing.assert_array_equal(dec.decode(payload), block)

@@ -4,8 +4,11 @@ Every packet stands alone (no state crosses packets, no look-ahead past the bloc
 so a lost packet costs its own block and nothing else. The coder, per block:
 
 1. Integers: the float block is put on the 24-bit grid (x 2**23, rounded, clipped);
-   16-bit audio lands on multiples of 256 and the "wasted bits" step below takes
-   those 8 zero bits back out, so 16-bit input costs 16-bit rates.
+   a block of 16-bit audio lands on multiples of 256 and is coded as a 16-bit block
+   (the header's depth bit; the decoder scales by the depth it reads), so 16-bit
+   input costs 16-bit rates: no shift fields, and a mid channel without the low bit
+   that the 24-bit grid would give it. Other blocks with common zero low bits lose
+   them in the "wasted bits" step below.
 2. Inter-channel decorrelation (stereo): of left/right, left/side, side/right and
    mid/side (side = L - R, mid = (L + R) >> 1), the pair with the lowest estimated
    cost is coded (each channel estimated by its best polynomial residual, all four
@@ -28,14 +31,19 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    split down the low band may get its own fitted step as well. An interpolating
    predictor, which unlike LPC's needs no recursion to invert. Candidates are ranked
    by estimates (exact Rice costs of two parameters per partition, every candidate of
-   a kind in one NumPy call) and the best are costed exactly. The search grows with
-   the block: lifting (over the best order and the two below it, fixed or fitted
-   first step) from 256 frames, with more candidates from 480.
+   a kind in one NumPy call) and the best are costed exactly (the polynomial coding
+   only when its estimate is within EXACT_MARGIN bits of the lifting one). The
+   search grows with the time a block has: lifting at depth 1..2 over the best order
+   and the two below it from 128 frames; from 256 (128 in a mono block) the two best
+   lifting estimates costed exactly; from 256 depth 1..3 and the fitted first step;
+   more candidates from 480.
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
    bench/codecs.py, measures what it would buy.)
-4. Residuals: partitioned adaptive Rice (:mod:`rtai.codecs.rice`).
+4. Residuals: partitioned adaptive Rice with half-step parameters (a parameter may
+   double the first bucket of the one below, which fits the near-Gaussian residuals
+   of noisy material better; :mod:`rtai.codecs.rice`).
 5. If all that would be bigger than the samples themselves, the packet is verbatim.
 
 The bitstream is described in docs/protocol.md (RTP, "rtai lossless"). The
@@ -52,10 +60,13 @@ from rtai.codecs.standalone import StandaloneDecoder
 from rtai.dsp import wavelet
 
 LOSSLESS_PAYLOAD_TYPE = 100
-VERSION = 1
+VERSION = 2  # 2: Rice sequences with half-step parameters
 MAX_FIXED_ORDER = 4
 DEPTHS = (16, 24)
 CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
+HALF_STEPS = True  # Rice parameters in half steps (rice.py; bench/codecs.py may turn it off)
+MIN_PARTITION = 16  # values per Rice partition at least (polynomial residuals)
+MIN_BAND_PART = 8  # and per part of a lifting band
 
 # Stereo modes: which two channels are coded.
 INDEPENDENT, LEFT_SIDE, SIDE_RIGHT, MID_SIDE = range(4)
@@ -71,9 +82,12 @@ ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2
 LIFT_DEPTHS = (1, 2, 3)
-LIFT_FRAMES = 256  # from this block length on, the lifting stage is tried (at 128 it
-# costs about twice the CPU for 2-3 % smaller packets: measured in bench/codecs.py)
-WIDE_FRAMES = 256  # and from this one on, over more predictor orders
+LIFT_FRAMES = 128  # from this block length on, the lifting stage is tried (at 128 frames
+# 1-2 % smaller packets than polynomial prediction alone, 10 % on tonal material)
+WIDE_FRAMES = 128  # and from this one on, over the best predictor order and two below
+EXACT_MARGIN = 20  # below THOROUGH_FRAMES the polynomial coding is costed exactly only
+# when its estimate is within this many bits of the best lifting estimate (the estimates
+# are that close: 6-11 % of the coding time at 128 frames saved for < 0.01 % in size)
 ADAPT_FRAMES = 256  # and from this one on, with the block's own first predict step too
 ADAPT_TAPS = (8, 12)  # taps of that predict step (even neighbours of each odd sample,
 # symmetric: one coefficient sent per pair mirrored about the sample); a bit says which
@@ -88,11 +102,20 @@ COEF_WIDTH_BITS = 5
 MAX_COEF_WIDTH = 17  # zigzagged: |coefficient| < 2**16
 THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind
 THOROUGH_TRIES = 2  # (costed exactly, of each kind)
+LIFT_TRIES_FRAMES = 256  # from this length on, the two best lifting estimates are costed
+MONO_LIFT_TRIES_FRAMES = 128  # (from this one in a mono block, which has the time for it)
+ADAPT_BOTH_FRAMES = 256  # from this length on, a fitted step that wins the estimate is
+# costed exactly against the best fixed-step lifting too
+DEEP_FRAMES = 256  # lifting packets of depth 3 from this block length on (2 below)
+ADAPT_ORDERS_FRAMES = 480  # fitted steps over ADAPT_ORDERS_THOROUGH from this length on
+ADAPT_LEVELS_FRAMES = 480  # a second fitted step from this length on
 # Cross-channel prediction (stereo): the second coded channel minus a short FIR of the
 # first, whose whole block the decoder already has, so taps either side of the sample.
 CROSS_PREDICTION = True  # (bench/codecs.py turns it off to measure what it buys)
 CROSS_FITTED_FRAMES = 480  # from this length on, the residual may use fitted lifting
 CROSS_LR_FRAMES = 256  # from this length on, left/right with right from left is tried too
+CROSS_GATE = 16.0  # bits: see _fit_cross (3 % of a stereo block's coding time at 128
+# frames saved for 0.02 % in size)
 XPRED_REACH = 1  # taps at lags -1..1
 XPRED_TAPS = 2 * XPRED_REACH + 1
 XPRED_PRECISION = 8  # coefficients are integers over 2**8
@@ -161,7 +184,15 @@ def _read_shift(r: rice.BitReader) -> int:
 
 
 def _warmup_bits(warm: np.ndarray) -> int:
-    return WARMUP_WIDTH_BITS + warm.size * rice.bit_length(rice.zigzag(warm)) if warm.size else 0
+    return _warm_bits_of(warm.tolist())
+
+
+def _warm_bits_of(values: list[int]) -> int:
+    """:func:`_warmup_bits` of Python ints (no NumPy call: hot in the encoder)."""
+    if not values:
+        return 0
+    top = max((v << 1) ^ (v >> 63) for v in values)
+    return WARMUP_WIDTH_BITS + len(values) * top.bit_length()
 
 
 def _least_squares(a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -228,38 +259,46 @@ def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: list) 
     return wavelet.merge_int_pred(s, d, _taps(coefs[0]), ADAPT_PRECISION)
 
 
-def _plan_channel(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
+def _plan_channel(
+    x: np.ndarray,
+    width: int,
+    fitted: bool = True,
+    est: np.ndarray | None = None,
+    mono: bool = False,
+) -> tuple:
     """The cheapest coding of one (shifted, ``width``-bit) channel: (bits, order, lift
     depth, plan, warm-up, fitted predict steps (a list) or None).
 
     Candidates are ranked by quick estimates (every polynomial order; the lifting
-    packet at each depth over the residual of the best order and the one below), and
+    packet at each depth over the residual of the best order and the two below), and
     the best of each kind is then costed exactly; ``fitted`` allows the fitted lifting
-    step (from ADAPT_FRAMES)."""
+    step (from ADAPT_FRAMES); ``est``: :func:`_order_estimates` of x, if made already."""
     n = x.size
     diffs = [x]
     for _ in range(min(MAX_FIXED_ORDER, n - 1)):
         diffs.append(diffs[-1][1:] - diffs[-1][:-1])
     firsts = [int(d[0]) for d in diffs]
-    warms = [np.array(firsts[:k], dtype=np.int64) for k in range(len(diffs))]
-    warm_bits = [_warmup_bits(w) for w in warms]
+    warm_bits = [_warm_bits_of(firsts[:k]) for k in range(len(diffs))]
     # Every order's estimate at once, over the last n - 4 values of each residual.
-    m = n - len(diffs) + 1
-    rows = np.stack([d[d.size - m :] for d in diffs])
-    bounds = rice.partition_bounds(m, 3 if m >= 64 else 0)
-    est = (rice.estimate_rows(rice.zigzag(rows), bounds) + warm_bits).tolist()
+    if est is None:
+        est = _order_estimates(x[None, :])[:, 0]
+    est = (est + warm_bits).tolist()
     # The search grows with the block: a short block has little time (and Python's
     # cost per NumPy call is fixed), a long one has more time and more to gain.
     thorough = n >= THOROUGH_FRAMES
     tries = THOROUGH_TRIES if thorough else 1
-    depths = LIFT_DEPTHS if thorough else LIFT_DEPTHS[:2] if n >= LIFT_FRAMES else ()
-    best = None
-    for k in np.argsort(est)[:tries].tolist():
-        plan = rice.Plan(diffs[k])
-        bits = plan.bits + warm_bits[k]
-        if best is None or bits < best[0]:
-            best = (bits, k, 0, plan, warms[k], None)
-    top = best[1]
+    depths = LIFT_DEPTHS if n >= DEEP_FRAMES else LIFT_DEPTHS[:2] if n >= LIFT_FRAMES else ()
+
+    def polynomial(k: int) -> tuple:
+        plan = rice.Plan(diffs[k], min_partition=MIN_PARTITION, half=HALF_STEPS)
+        return (plan.bits + warm_bits[k], k, 0, plan, _warm(firsts, k), None)
+
+    ranked = np.argsort(est)[:tries].tolist()
+    if tries == 1 and depths:
+        best, top = None, ranked[0]  # costed exactly below, unless lifting clearly wins
+    else:
+        best = min((polynomial(k) for k in ranked), key=lambda c: c[0])
+        top = best[1]
     # Lifting estimates for the best order and the two below it, all at once: the
     # residuals, cut to a common length, are columns split together.
     below = 2 if n >= WIDE_FRAMES else 0
@@ -274,7 +313,7 @@ def _plan_channel(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
         if m < wavelet.MIN_SPLIT << depth:
             break
         cols = np.concatenate(wavelet.split_int(cols), axis=1)
-        owners = np.tile(owners, 2)
+        owners = np.concatenate([owners, owners])
         mats.append(cols)
         tags.append(owners + depth * len(orders))
     lifted = []
@@ -286,20 +325,34 @@ def _plan_channel(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
     lifted.sort()
     fitted = fitted and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
     adapt = _adaptive_guess(diffs, warm_bits) if fitted else None
-    if tries == 1:  # one exact costing at most: the best estimate, if it beats polynomial
-        if adapt is not None and adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
-            return _cost_adaptive(diffs, warm_bits, warms, width, best, adapt)
-        lifted = [c for c in lifted[:1] if c[0] < est[top]]
-    for _, k, depth in lifted[:tries]:
+
+    def lifting(k: int, depth: int, best: tuple | None) -> tuple:
         bands = wavelet.packet_forward(diffs[k], depth, integer=True)
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-        plan = rice.BoundsPlan(np.concatenate(bands), base)
+        plan = rice.BoundsPlan(np.concatenate(bands), base, MIN_BAND_PART, half=HALF_STEPS)
         bits = plan.bits + warm_bits[k] + LIFT_BITS
-        if bits < best[0]:
-            best = (bits, k, depth, plan, warms[k], None)
+        if best is None or bits < best[0]:
+            return (bits, k, depth, plan, _warm(firsts, k), None)
+        return best
+
+    if tries == 1:  # the best estimate is costed exactly, and polynomial unless it is
+        # clearly beaten (by EXACT_MARGIN bits: estimates are that good)
+        if adapt is not None and adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
+            if adapt[0] >= est[top] - EXACT_MARGIN:
+                best = polynomial(top)
+            if n >= ADAPT_BOTH_FRAMES and lifted and lifted[0][0] < adapt[0] + EXACT_MARGIN:
+                best = lifting(lifted[0][1], lifted[0][2], best)
+            best = _cost_adaptive(diffs, warm_bits, firsts, width, best, adapt)
+            return best if best is not None else polynomial(top)
+        lift_tries = 2 if n >= (MONO_LIFT_TRIES_FRAMES if mono else LIFT_TRIES_FRAMES) else 1
+        lifted = [c for c in lifted[:lift_tries] if c[0] < est[top]]
+        if not lifted or lifted[0][0] >= est[top] - EXACT_MARGIN:
+            best = polynomial(top)
+    for _, k, depth in lifted[: max(tries, 2)]:
+        best = lifting(k, depth, best)
     if tries > 1 and adapt is not None:
         if adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
-            best = _cost_adaptive(diffs, warm_bits, warms, width, best, adapt)
+            best = _cost_adaptive(diffs, warm_bits, firsts, width, best, adapt)
     return best
 
 
@@ -309,9 +362,9 @@ def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
     block's own least-squares filter: polynomial orders ADAPT_ORDERS (more from
     THOROUGH_FRAMES), depths 1..3; None when no such coding fits."""
     n = diffs[0].size
-    thorough = n >= THOROUGH_FRAMES
-    orders = [k for k in (ADAPT_ORDERS_THOROUGH if thorough else ADAPT_ORDERS) if k < len(diffs)]
-    max_levels = ADAPT_LEVELS if thorough else 1
+    orders = ADAPT_ORDERS_THOROUGH if n >= ADAPT_ORDERS_FRAMES else ADAPT_ORDERS
+    orders = [k for k in orders if k < len(diffs)]
+    max_levels = ADAPT_LEVELS if n >= ADAPT_LEVELS_FRAMES else 1
     tap_counts = ADAPT_TAPS if n >= ADAPT_WIDE_FRAMES else ADAPT_TAPS[:1]
     top = max(LIFT_DEPTHS)
     m = (n - max(orders, default=n)) & -(1 << top)  # estimates: equal bands, see above
@@ -340,7 +393,7 @@ def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
         if depth > 1:
             low, high = wavelet.split_int(mat)
             split_mat = np.concatenate([low, high], axis=1)
-            owners = np.tile(owners, 2)
+            owners = np.concatenate([owners, owners])
             if depth == 2 and max_levels > 1:
                 extra_cols = []
                 for g in range(firsts):
@@ -368,8 +421,14 @@ def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
     return min(guesses, key=lambda g: g[0]) if guesses else None
 
 
-def _cost_adaptive(diffs, warm_bits, warms, width, best, guess) -> tuple:
-    """``best``, or the fitted-lifting coding ``guess`` when it is cheaper."""
+def _warm(firsts: list[int], order: int) -> np.ndarray:
+    """The warm-up values of a polynomial order: the first ``order`` of ``firsts``."""
+    return np.array(firsts[:order], dtype=np.int64)
+
+
+def _cost_adaptive(diffs, warm_bits, firsts, width, best, guess) -> tuple | None:
+    """``best``, or the fitted-lifting coding ``guess`` when it is cheaper (or ``best``
+    is None)."""
     _, k, depth, coefs, extra = guess
     bands = _adaptive_bands(diffs[k], coefs, depth)
     if bands is None:
@@ -378,9 +437,11 @@ def _cost_adaptive(diffs, warm_bits, warms, width, best, guess) -> tuple:
     if rice.bit_length(rice.zigzag(joined)) > _band_width(width, k, depth):
         return best  # the decoder would refuse values this wide
     base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-    plan = rice.BoundsPlan(joined, base)
+    plan = rice.BoundsPlan(joined, base, MIN_BAND_PART, half=HALF_STEPS)
     bits = plan.bits + warm_bits[k] + LIFT_BITS + (depth > 1) + 1 + extra
-    return (bits, k, depth, plan, warms[k], coefs) if bits < best[0] else best
+    if best is not None and bits >= best[0]:
+        return best
+    return (bits, k, depth, plan, _warm(firsts, k), coefs)
 
 
 def _coef_bits(c: np.ndarray) -> int:
@@ -405,23 +466,39 @@ def _band_width(width: int, order: int, depth: int) -> int:
 def _quick_costs(rows: np.ndarray) -> np.ndarray:
     """A quick estimate of the coded bits of each row (a channel): that of its best
     polynomial residual, all rows and orders at once."""
+    return _order_estimates(rows).min(axis=0)
+
+
+def _order_estimates(rows: np.ndarray) -> np.ndarray:
+    """Estimated Rice bits (orders, rows) of each polynomial order's residual of each
+    row, over the last n - 4 values (warm-up not counted), all in one call."""
     n = rows.shape[1]
     top = min(MAX_FIXED_ORDER, n - 1)
-    bounds = rice.partition_bounds(n - top, 3 if n >= 64 else 0)
+    bounds = rice.partition_bounds(n - top, 3 if n - top >= 64 else 0)
     d, cut = rows, [rows[:, n - bounds[-1] :]]
     for _ in range(top):
         d = d[:, 1:] - d[:, :-1]
         cut.append(d[:, d.shape[1] - bounds[-1] :])
     est = rice.estimate_rows(rice.zigzag(np.concatenate(cut)), bounds)
-    return est.reshape(top + 1, rows.shape[0]).min(axis=0)
+    return est.reshape(top + 1, rows.shape[0])
 
 
-def _plan_coded(x: np.ndarray, width: int, fitted: bool = True) -> tuple:
-    """(bits, plan) of one coded channel; the plan is what :func:`_write_channel` writes."""
+def _plan_coded(
+    x: np.ndarray,
+    width: int,
+    fitted: bool = True,
+    est: np.ndarray | None = None,
+    mono: bool = False,
+) -> tuple:
+    """(bits, plan) of one coded channel; the plan is what :func:`_write_channel` writes.
+    ``est``: :func:`_order_estimates` of x without its wasted bits, if already made;
+    ``mono``: the block's only channel (it has twice a stereo channel's time)."""
     if np.all(x == x[0]):
         return TYPE_BITS, (CONSTANT, int(x[0]))
     shift = _wasted_bits(x)
-    bits, order, depth, plan, warm, coefs = _plan_channel(x >> shift, width - shift, fitted)
+    bits, order, depth, plan, warm, coefs = _plan_channel(
+        x >> shift, width - shift, fitted, est, mono
+    )
     return bits + TYPE_BITS + _shift_bits(shift) + ORDER_BITS, (
         FIXED,
         shift,
@@ -452,15 +529,22 @@ def _cross_pred(a: np.ndarray, coefs: np.ndarray) -> np.ndarray:
 def _fit_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     """Quantised least-squares coefficients predicting b from a (their first
     differences, so that low frequencies do not dominate the fit); None when they
-    are all zero or do not fit their field."""
+    are all zero or do not fit their field, or when the fit takes out too little of
+    b's energy to pay for them (a Gaussian's bits fall by half the log2 of the energy
+    ratio per value: under CROSS_GATE bits in all, the block is not tried further)."""
     da, db = a[1:] - a[:-1], b[1:] - b[:-1]
     m = XPRED_REACH
     rows = da.size - 2 * m
     if rows < 4 * XPRED_TAPS:
         return None
     lagged = np.stack([da[j : j + rows] for j in range(XPRED_TAPS)]).astype(np.float64)
-    h = _least_squares(lagged.T, db[m : m + rows].astype(np.float64))
+    y = db[m : m + rows].astype(np.float64)
+    h = _least_squares(lagged.T, y)
     if h is None:
+        return None
+    energy = float(y @ y)
+    left = y - h @ lagged
+    if 0.5 * rows * np.log2((energy + 1.0) / (float(left @ left) + 1.0)) < CROSS_GATE:
         return None
     coefs = np.rint(h * (1 << XPRED_PRECISION)).astype(np.int64)
     if not coefs.any() or rice.bit_length(rice.zigzag(coefs)) > MAX_XPRED_COEF_WIDTH:
@@ -566,7 +650,7 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
         warm = rice.unzigzag(r.read_array(np.full(order, ww, dtype=np.int64)))
     m = n - order
     if kind == FIXED:
-        residual = rice.decode(r, m, max_width=cw + order + 1)
+        residual = rice.decode(r, m, max_width=cw + order + 1, half=HALF_STEPS)
     else:
         depth = r.read(LIFT_BITS)
         if depth not in LIFT_DEPTHS:
@@ -584,7 +668,9 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
                 coefs.append(rice.unzigzag(r.read_array(np.full(sent, cwid, dtype=np.int64))))
         sizes = wavelet.band_sizes(m, depth)
         base = np.concatenate([[0], np.cumsum(sizes)])
-        joined = rice.decode_split(r, base, max_width=_band_width(cw, order, depth))
+        joined = rice.decode_split(
+            r, base, max_width=_band_width(cw, order, depth), half=HALF_STEPS
+        )
         bands = np.split(joined, base[1:-1])
         residual = _adaptive_inverse(bands, m, depth, coefs)
     x = _unfixed(warm, residual, cw)
@@ -635,10 +721,17 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
         left, right = x[:, 0], x[:, 1]
         cands = {"L": left, "R": right, "M": (left + right) >> 1, "S": left - right}
         widths = {"L": depth, "R": depth, "M": depth, "S": depth + 1}
-        cost = dict(zip(cands, _quick_costs(np.stack(list(cands.values()))).tolist(), strict=True))
+        # Estimated without each channel's wasted bits, as it is coded: the estimates
+        # of every order are reused by the channels' plans.
+        rows = np.stack([c >> _wasted_bits(c) for c in cands.values()])
+        table = _order_estimates(rows)
+        column = dict(zip(cands, table.T, strict=True))
+        cost = dict(zip(cands, table.min(axis=0).tolist(), strict=True))
         pairs = STEREO_PAIRS
         ranked = sorted(pairs, key=lambda m: cost[pairs[m][0]] + cost[pairs[m][1]])[:STEREO_TRIES]
-        plans = {c: _plan_coded(cands[c], widths[c]) for m in ranked for c in pairs[m]}
+        plans = {
+            c: _plan_coded(cands[c], widths[c], est=column[c]) for m in ranked for c in pairs[m]
+        }
         mode = min(ranked, key=lambda m: plans[pairs[m][0]][0] + plans[pairs[m][1]][0])
         cross = None
         if CROSS_PREDICTION:
@@ -658,7 +751,7 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
             _write_channel(w, planned, _cross_width(widths[first], widths[second]))
     else:
         w.write(_header(depth, INDEPENDENT, False, channels), 8)
-        _write_channel(w, _plan_coded(x[:, 0], depth)[1], depth)
+        _write_channel(w, _plan_coded(x[:, 0], depth, mono=True)[1], depth)
     verbatim_bits = 8 + frames * channels * depth
     if w.bits <= verbatim_bits:
         return w.to_bytes()
@@ -767,7 +860,10 @@ class LosslessEncoder:
         np.multiply(block, _SCALE24, out=self._scaled)
         np.rint(self._scaled, out=self._scaled)
         np.clip(self._scaled, -_SCALE24, _SCALE24 - 1, out=self._scaled)
-        return encode_ints(self._scaled.astype(np.int64), CODEC_DEPTH)
+        x = self._scaled.astype(np.int64)
+        if not (x & 0xFF).any():  # 16-bit audio: a 16-bit block, the same floats decoded
+            return encode_ints(x >> 8, 16)
+        return encode_ints(x, CODEC_DEPTH)
 
     def configure(self, settings: EncoderSettings) -> None:
         """Lossless has no rate to tune: the signal decides the size."""

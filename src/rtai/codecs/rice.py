@@ -20,6 +20,24 @@ Python means a loop over samples. So the layout splits the two parts:
 The low bits have widths the decoder knows from the parameters, so they unpack in
 one gather; the unary section ends at its n-th one bit, so ``flatnonzero`` finds
 every quotient at once. Bits are written most significant first.
+
+Half steps (``half=True``, rtai lossless): a Rice code's lengths grow linearly with
+``u``, a fit to a Laplacian; prediction residuals of noisy audio are closer to
+Gaussian (flatter near zero), which costs Rice about 0.1 bit a value over their
+entropy. A parameter ``p = 2k + 1`` doubles the first bucket of parameter k: values
+below ``2**(k+1)`` cost ``k + 2`` bits (quotient 0, k + 1 low bits), larger ones
+quotient ``(u >> k) - 1`` and k low bits, between k and k + 1 in shape. Parameters
+then count in half steps (``p = 2k`` is plain Rice): the first in 6 bits, 63 the
+escape. A value's low-bit width now depends on its quotient, so the quotients come
+first and the low bits after them::
+
+    order:3  parameters: the first p in 6 bits, the others as above; p = 63 is the
+             escape (width:5 follows)
+    unary quotients of the non-escaped samples
+    low bits of every sample
+
+The plans of half-step sequences count their parameter bits exactly, so their
+``bits`` are what :func:`write` writes (whole steps count PARAM_COST a parameter).
 """
 
 from __future__ import annotations
@@ -35,12 +53,20 @@ ESCAPE = (1 << PARAM_BITS) - 1  # a parameter value meaning "fixed width follows
 PARAM_COST = 3.0  # what choosing a partition plans for its parameter, in bits
 MAX_K = ESCAPE - 1  # 30
 WIDTH_BITS = 5  # escape width 0..31 bits
+K_RANGE = (2, 2)  # parameters tried: log2 of the smallest partition mean (of 16 values)
+# minus the first to log2 of the largest plus the second (each k with its half step)
+K_RANGE_HALF = (1, 1)  # (the best k sits near log2(0.69 mean): no loss measured on the
+# bench/codecs.py material, 2 % less lossless coding time)
+# Half-step parameters (``half=True``): p = 2k + s, s = 1 doubling the first bucket.
+HALF_PARAM_BITS = 6
+HALF_ESCAPE = (1 << HALF_PARAM_BITS) - 1  # 63
+MAX_HALF = 2 * MAX_K + 1  # 61
 
 
 def zigzag(x: np.ndarray) -> np.ndarray:
     """Signed int64 -> unsigned int64: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ..."""
     x = np.asarray(x, dtype=np.int64)
-    return ((x << 1) ^ (x >> 63)).astype(np.uint64)
+    return ((x << 1) ^ (x >> 63)).view(np.uint64)
 
 
 def unzigzag(u: np.ndarray) -> np.ndarray:
@@ -91,7 +117,12 @@ class BitWriter:
         """Many unsigned fields; widths may exceed 64 when the value's top bits are zero."""
         self._flush()
         values = np.asarray(values, dtype=np.uint64).ravel()
-        widths = np.broadcast_to(np.asarray(widths, dtype=np.int64), values.shape)
+        if np.ndim(widths) == 0:
+            widths = np.full(values.size, widths, dtype=np.int64)
+        else:
+            widths = np.asarray(widths, dtype=np.int64).ravel()
+            if widths.size != values.size:
+                raise ValueError("one width per value")
         self._values.append(values)
         self._widths.append(widths)
         self.bits += int(widths.sum())
@@ -122,10 +153,12 @@ class BitReader:
     """Reads fields from a payload; every overrun raises :class:`CodecError`."""
 
     def __init__(self, payload: bytes, start_byte: int = 0) -> None:
-        self.bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8)[start_byte:])
+        self._bytes = np.frombuffer(payload, dtype=np.uint8)[start_byte:]
+        self.bits = np.unpackbits(self._bytes)
         self.pos = 0
         self.end = self.bits.size
         self._ones: np.ndarray | None = None
+        self._windows: np.ndarray | None = None
 
     def _need(self, n: int) -> None:
         if n < 0 or self.pos + n > self.end:
@@ -157,6 +190,19 @@ class BitReader:
         if top == 0:
             return np.zeros(widths.size, dtype=np.uint64)
         starts = self.pos + np.cumsum(widths) - widths
+        if top <= 57:  # each field inside the 8 bytes from the one holding its first bit
+            if self._windows is None:  # the 64 bits from each byte on, big-endian
+                padded = np.zeros(self._bytes.size + 8, dtype=np.uint64)
+                padded[: self._bytes.size] = self._bytes
+                windows = padded[:-7] << np.uint64(56)
+                for j in range(1, 8):
+                    windows |= padded[j : j - 7 if j < 7 else None] << np.uint64(56 - 8 * j)
+                self._windows = windows
+            window = self._windows[starts >> 3] << (starts & 7).astype(np.uint64)
+            self.pos += total
+            return np.where(
+                widths > 0, window >> (64 - np.maximum(widths, 1)).astype(np.uint64), 0
+            ).astype(np.uint64)
         col = np.arange(top, dtype=np.int64)
         # Right-align each field in a row of `top` bits: column j holds bit j - (top - w).
         offset = col[None, :] - (top - widths)[:, None]
@@ -169,17 +215,24 @@ class BitReader:
 
     def read_unary(self, n: int) -> np.ndarray:
         """``n`` unary codes (q zeros then a one) as their q values."""
+        return self.read_unary_ends(n)[0]
+
+    def read_unary_ends(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read_unary`, and the position of each code's one bit."""
         if n == 0:
-            return np.zeros(0, dtype=np.uint64)
+            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
         if self._ones is None:
             self._ones = np.flatnonzero(self.bits)
         first = int(np.searchsorted(self._ones, self.pos))
         if first + n > self._ones.size:
             raise CodecError("truncated payload: unary codes run past its end")
         ones = self._ones[first : first + n]
-        q = np.diff(ones, prepend=self.pos - 1) - 1
+        q = np.empty(n, dtype=np.int64)
+        q[0] = ones[0] - self.pos
+        np.subtract(ones[1:], ones[:-1], out=q[1:])
+        q[1:] -= 1
         self.pos = int(ones[-1]) + 1
-        return q.astype(np.uint64)
+        return q.view(np.uint64), ones
 
     def finish(self) -> None:
         """Only zero padding (fewer than 8 bits) may follow the last field."""
@@ -199,27 +252,41 @@ def _bit_lengths(values: np.ndarray) -> np.ndarray:
 
 
 class _Costs:
-    """Prefix sums of ``u >> k`` for the k that can win, shared by all partition orders.
+    """Prefix sums of each candidate parameter's bits per value, shared by all partition
+    orders: ``(u >> k) + k + 1`` for Rice parameter k and, with ``half``, also
+    ``(u >> k) + k + [u < 2**k] + [u < 2**(k + 1)]`` for the half step 2k + 1.
 
     The best k of a partition sits near log2 of its mean; the candidates span the
-    smallest to the largest mean over partitions of 16 values, one either side."""
+    smallest to the largest mean over partitions of 16 values, with the margins of
+    K_RANGE (K_RANGE_HALF) either side."""
 
-    def __init__(self, u: np.ndarray) -> None:
+    def __init__(self, u: np.ndarray, half: bool = False) -> None:
         self.u = u
+        self.half = half
+        self.escape = HALF_ESCAPE if half else ESCAPE
         n = u.size
         if n:
             parts = max(1, min(1 << MAX_ORDER, n // 16))
             bounds = partition_bounds(n, (parts.bit_length() - 1))
             csum = np.concatenate([[0.0], np.cumsum(u, dtype=np.float64)])
             means = _gaps(csum[bounds]) / np.maximum(_gaps(bounds), 1)
-            lo = max(0, int(np.log2(means.min() + 1.0)) - 2)
-            hi = min(MAX_K, int(np.log2(means.max() + 1.0)) + 2)
+            below, above = K_RANGE_HALF if half else K_RANGE
+            lo = max(0, int(np.log2(means.min() + 1.0)) - below)
+            hi = min(MAX_K, int(np.log2(means.max() + 1.0)) + above)
         else:
             lo, hi = 0, 0
-        self.ks = np.arange(lo, hi + 1, dtype=np.uint64)
-        shifted = u[None, :] >> self.ks[:, None]  # (K, n)
-        self.csum = np.zeros((self.ks.size, n + 1), dtype=np.uint64)
-        np.cumsum(shifted, axis=1, dtype=np.uint64, out=self.csum[:, 1:])
+        self.ks = ks = np.arange(lo, hi + 1, dtype=np.uint64)
+        shifted = u[None, :] >> ks[:, None]  # (K, n)
+        if half:  # rows in parameter order: k = lo, half step, k = lo + 1, ...
+            bits = np.empty((2 * ks.size, n), dtype=np.uint64)
+            bits[0::2] = shifted + (ks[:, None] + np.uint64(1))
+            bits[1::2] = shifted + ks[:, None] + (shifted == 0) + (shifted <= 1)
+            self.params = np.repeat(2 * ks.astype(np.int64), 2) + np.tile([0, 1], ks.size)
+        else:
+            bits = shifted + (ks[:, None] + np.uint64(1))
+            self.params = ks.astype(np.int64)
+        self.csum = np.zeros((bits.shape[0], n + 1), dtype=np.uint64)
+        np.cumsum(bits, axis=1, dtype=np.uint64, out=self.csum[:, 1:])
 
     def table(self, order: int) -> tuple[np.ndarray, np.ndarray]:
         """(best cost per partition, its parameter) for one partition order; parameter
@@ -228,13 +295,12 @@ class _Costs:
 
     def table_bounds(self, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same for explicit partition bounds (start indices, then n)."""
-        u, ks = self.u, self.ks
+        u = self.u
         counts = _gaps(bounds).astype(np.float64)
-        quot = self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]  # (K, P)
-        rice = quot.astype(np.float64) + counts[None, :] * (ks[:, None].astype(np.float64) + 1)
+        rice = (self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]).astype(np.float64)
         best_row = np.argmin(rice, axis=0)
         best = rice[best_row, np.arange(counts.size)] + PARAM_COST
-        best_k = ks[best_row].astype(np.int64)
+        best_k = self.params[best_row]
         # Escape: every value at the width of the partition's largest.
         if u.size:
             tops = np.maximum.reduceat(u, bounds[:-1])
@@ -244,13 +310,51 @@ class _Costs:
         escape = counts * widths + PARAM_COST + WIDTH_BITS
         escape[widths >= 1 << WIDTH_BITS] = np.inf
         use_escape = escape < best
-        params = np.where(use_escape, ESCAPE, best_k)
+        params = np.where(use_escape, self.escape, best_k)
         return np.where(use_escape, escape, best), params
 
 
 def choose(u: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16) -> tuple[int, int]:
     """(bits, partition order) of the cheapest partitioning of ``u`` (header included)."""
     return _choose(_Costs(u), max_order, min_partition)[:2]
+
+
+def _pick_levels(
+    costs: _Costs, quot: np.ndarray, counts: np.ndarray, tops: np.ndarray, levels: int
+) -> list[tuple[int, np.ndarray]]:
+    """(bits, parameters) of each of ``levels`` partitionings, the finest first: the
+    partitions whose candidate costs are the columns of ``quot`` (``counts`` values each,
+    the largest ``tops``), then neighbouring pairs merged, and so on. Each partition takes
+    its cheapest parameter, or the escape when fixed width is cheaper. Parameters count
+    PARAM_COST bits each, or with half steps exactly what :func:`_write_param` writes.
+    All levels are costed in one pass over their columns laid side by side."""
+    qs, cs, ts = [quot], [counts], [tops]
+    for _ in range(levels - 1):
+        qs.append(qs[-1].reshape(quot.shape[0], -1, 2).sum(axis=2))
+        cs.append(cs[-1].reshape(-1, 2).sum(axis=1))
+        ts.append(ts[-1].reshape(-1, 2).max(axis=1))
+    quot, counts, tops = np.concatenate(qs, axis=1), np.concatenate(cs), np.concatenate(ts)
+    sizes = [c.size for c in cs]
+    starts = np.cumsum([0] + sizes[:-1])
+    rows = quot.argmin(axis=0)
+    best = quot[rows, np.arange(counts.size)]
+    widths = _bit_lengths(tops)
+    escape = counts * widths + WIDTH_BITS
+    escape[widths >= 1 << WIDTH_BITS] = np.inf
+    params = np.where(escape < best, costs.escape, costs.params[rows])
+    bits = np.add.reduceat(np.minimum(best, escape), starts)
+    if costs.half:
+        d = params[1:] - params[:-1]
+        step = np.zeros(counts.size)
+        step[1:] = 2 * np.abs(d) - (d < 0) + 1
+        step[starts] = HALF_PARAM_BITS  # each level's first parameter is sent whole
+        bits += np.add.reduceat(step, starts)
+    else:
+        bits += PARAM_COST * np.array(sizes, dtype=np.float64)
+    return [
+        (int(b), params[i : i + size])
+        for b, i, size in zip(bits.tolist(), starts.tolist(), sizes, strict=True)
+    ]
 
 
 def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int, np.ndarray]:
@@ -260,28 +364,17 @@ def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int
     top = 0
     while top < min(max_order, MAX_ORDER) and n >> (top + 1) >= min_partition:
         top += 1
-    u, ks = costs.u, costs.ks
+    u = costs.u
     bounds = partition_bounds(n, top)
     quot = (costs.csum[:, bounds[1:]] - costs.csum[:, bounds[:-1]]).astype(np.float64)
     counts = _gaps(bounds).astype(np.float64)
     tops = np.maximum.reduceat(u, bounds[:-1]) if n else np.zeros(counts.size, np.uint64)
-    kcol = ks[:, None].astype(np.float64) + 1.0
     best_bits, best_order, best_params = None, 0, np.zeros(1, dtype=np.int64)
-    for order in range(top, -1, -1):
-        rice_bits = quot + counts[None, :] * kcol
-        rows = rice_bits.argmin(axis=0)
-        best = rice_bits[rows, np.arange(counts.size)] + PARAM_COST
-        widths = _bit_lengths(tops)
-        escape = counts * widths + PARAM_COST + WIDTH_BITS
-        escape[widths >= 1 << WIDTH_BITS] = np.inf
-        bits = int(np.minimum(best, escape).sum()) + ORDER_BITS
+    picks = _pick_levels(costs, quot, counts, tops, top + 1)
+    for order, (bits, params) in zip(range(top, -1, -1), picks, strict=True):
+        bits += ORDER_BITS
         if best_bits is None or bits <= best_bits:
-            best_bits, best_order = bits, order
-            best_params = np.where(escape < best, ESCAPE, ks[rows].astype(np.int64))
-        if order:  # merge neighbouring partitions: the next order down
-            quot = quot.reshape(ks.size, -1, 2).sum(axis=2)
-            counts = counts.reshape(-1, 2).sum(axis=1)
-            tops = tops.reshape(-1, 2).max(axis=1)
+            best_bits, best_order, best_params = bits, order, params
     return (best_bits if best_bits is not None else ORDER_BITS), best_order, best_params
 
 
@@ -325,39 +418,54 @@ class BoundsPlan:
     """Coding of a sequence with known natural partitions (e.g. wavelet bands), each cut
     again into 2**split parts, split 0..3 chosen by cost."""
 
-    def __init__(self, x: np.ndarray, base: np.ndarray, min_partition: int = 8) -> None:
-        self.costs = _Costs(zigzag(x))
+    def __init__(
+        self, x: np.ndarray, base: np.ndarray, min_partition: int = 8, half: bool = False
+    ) -> None:
+        self.costs = costs = _Costs(zigzag(x), half)
         self.base = np.asarray(base, dtype=np.int64)
         shortest = int(_gaps(self.base).min()) if self.base.size > 1 else 0
+        top = 0
+        while top < (1 << SPLIT_BITS) - 1 and shortest >> (top + 1) >= min_partition:
+            top += 1
+        # The parts of split s are unions of neighbouring pairs of split s + 1 (within a
+        # band), so every split is costed from the finest one, merging pairs.
+        bounds = split_bounds(self.base, top)
+        u = costs.u
+        quot = (costs.csum[:, bounds[1:]] - costs.csum[:, bounds[:-1]]).astype(np.float64)
+        counts = _gaps(bounds).astype(np.float64)
+        tops = np.maximum.reduceat(u, bounds[:-1]) if u.size else np.zeros(counts.size, np.uint64)
         best = None
-        for split in range(1 << SPLIT_BITS):
-            if split and shortest >> split < min_partition:
-                break
-            cost, params = self.costs.table_bounds(split_bounds(self.base, split))
-            bits = int(cost.sum()) + SPLIT_BITS
-            if best is None or bits < best[0]:
+        picks = _pick_levels(costs, quot, counts, tops, top + 1)
+        for split, (bits, params) in zip(range(top, -1, -1), picks, strict=True):
+            bits += SPLIT_BITS
+            if best is None or bits <= best[0]:  # ties: the coarser split, fewer parameters
                 best = (bits, split, params)
         self.bits, self.split, self.params = best
 
     def write(self, w: BitWriter) -> None:
         w.write(self.split, SPLIT_BITS)
-        _write_body(w, self.costs.u, split_bounds(self.base, self.split), self.params)
+        bounds = split_bounds(self.base, self.split)
+        _write_body(w, self.costs.u, bounds, self.params, self.costs.half)
 
 
-def decode_split(r: BitReader, base: np.ndarray, max_width: int = 40) -> np.ndarray:
+def decode_split(
+    r: BitReader, base: np.ndarray, max_width: int = 40, half: bool = False
+) -> np.ndarray:
     """Read what :meth:`BoundsPlan.write` wrote for these base partitions."""
     split = r.read(SPLIT_BITS)
     base = np.asarray(base, dtype=np.int64)
     if base.size > 1 and int(_gaps(base).min()) >> split < 1:
         raise CodecError(f"corrupt payload: split {split} leaves empty partitions")
-    return decode_bounds(r, split_bounds(base, split), max_width)
+    return decode_bounds(r, split_bounds(base, split), max_width, half)
 
 
 class Plan:
     """How a sequence will be coded: its partition order and cost in bits."""
 
-    def __init__(self, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16):
-        self.costs = _Costs(zigzag(x))
+    def __init__(
+        self, x: np.ndarray, max_order: int = MAX_ORDER, min_partition: int = 16, half: bool = False
+    ):
+        self.costs = _Costs(zigzag(x), half)
         self.bits, self.order, self.params = _choose(self.costs, max_order, min_partition)
 
 
@@ -372,7 +480,7 @@ def write(w: BitWriter, plan: Plan) -> None:
     """Append a planned sequence to ``w``."""
     w.write(plan.order, ORDER_BITS)
     u = plan.costs.u
-    _write_body(w, u, partition_bounds(u.size, plan.order), plan.params)
+    _write_body(w, u, partition_bounds(u.size, plan.order), plan.params, plan.costs.half)
 
 
 def encode_bounds(w: BitWriter, x: np.ndarray, bounds: np.ndarray) -> None:
@@ -383,76 +491,126 @@ def encode_bounds(w: BitWriter, x: np.ndarray, bounds: np.ndarray) -> None:
     _write_body(w, costs.u, bounds, costs.table_bounds(bounds)[1])
 
 
-def _write_body(w: BitWriter, u: np.ndarray, bounds: np.ndarray, params: np.ndarray) -> None:
+def _write_body(
+    w: BitWriter, u: np.ndarray, bounds: np.ndarray, params: np.ndarray, half: bool = False
+) -> None:
+    escape = HALF_ESCAPE if half else ESCAPE
     low_widths = np.empty(u.size, dtype=np.int64)
+    steps = np.zeros(u.size, dtype=np.int64)  # 1 where a half step doubles the first bucket
     unary = np.ones(u.size, dtype=bool)
     last = None
     for p, k in enumerate(params.tolist()):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
-        _write_param(w, k, last)
+        _write_param(w, k, last, half)
         last = k
-        if k == ESCAPE:
+        if k == escape:
             width = bit_length(u[lo:hi])
             w.write(width, WIDTH_BITS)
             low_widths[lo:hi] = width
             unary[lo:hi] = False
+        elif half:
+            low_widths[lo:hi] = k >> 1
+            steps[lo:hi] = k & 1
         else:
             low_widths[lo:hi] = k
+    if not half:
+        mask = (np.uint64(1) << low_widths.astype(np.uint64)) - np.uint64(1)
+        w.write_array(u & mask, low_widths)
+        q = u[unary] >> low_widths[unary].astype(np.uint64)
+        w.write_array(np.ones(q.size, dtype=np.uint64), q.astype(np.int64) + 1)
+        return
+    # Half steps: the quotients first (a value's low-bit width depends on its quotient).
+    t = (u >> low_widths.astype(np.uint64)).astype(np.int64)
+    doubled = (steps == 1) & (t <= 1) & unary  # in the first bucket: k + 1 low bits
+    q = np.where(doubled, 0, t - steps)[unary]
+    w.write_array(np.ones(q.size, dtype=np.uint64), q + 1)
+    low_widths += doubled
     mask = (np.uint64(1) << low_widths.astype(np.uint64)) - np.uint64(1)
     w.write_array(u & mask, low_widths)
-    q = u[unary] >> low_widths[unary].astype(np.uint64)
-    w.write_array(np.ones(q.size, dtype=np.uint64), q.astype(np.int64) + 1)
 
 
-def _write_param(w: BitWriter, k: int, last: int | None) -> None:
-    """The first parameter in PARAM_BITS; each next one as the zigzagged difference from
-    the one before, in unary (neighbouring partitions mostly share k, give or take one)."""
+def _write_param(w: BitWriter, k: int, last: int | None, half: bool = False) -> None:
+    """The first parameter in PARAM_BITS (HALF_PARAM_BITS); each next one as the
+    zigzagged difference from the one before, in unary (neighbouring partitions mostly
+    share k, give or take one)."""
     if last is None:
-        w.write(k, PARAM_BITS)
+        w.write(k, HALF_PARAM_BITS if half else PARAM_BITS)
     else:
         delta = k - last
         w.write(1, 2 * abs(delta) - (delta < 0) + 1)
 
 
-def _read_param(r: BitReader, last: int | None) -> int:
-    if last is None:
-        return r.read(PARAM_BITS)
-    z = int(r.read_unary(1)[0])
-    k = last + (-(z + 1) // 2 if z & 1 else z // 2)
-    if not 0 <= k <= ESCAPE:
-        raise CodecError(f"corrupt payload: Rice parameter {k}")
-    return k
+def _read_params(r: BitReader, count: int, half: bool) -> tuple[np.ndarray, dict[int, int]]:
+    """The ``count`` parameters of a sequence (:func:`_write_param`) and the escape width
+    of each escaped partition. The differences are read as one run of unary codes,
+    which stops at an escape (its width field interrupts the run)."""
+    escape = HALF_ESCAPE if half else ESCAPE
+    top = MAX_HALF if half else MAX_K
+    params = [r.read(HALF_PARAM_BITS if half else PARAM_BITS)]
+    widths: dict[int, int] = {}
+    while True:
+        if params[-1] == escape:
+            widths[len(params) - 1] = r.read(WIDTH_BITS)
+        elif params[-1] > top:
+            raise CodecError(f"corrupt payload: Rice parameter {params[-1]}")
+        left = count - len(params)
+        if left <= 0:
+            return np.array(params[:count], dtype=np.int64), widths
+        z, ends = r.read_unary_ends(left)
+        z = z.view(np.int64)
+        values = params[-1] + np.cumsum(np.where(z & 1, -((z + 1) >> 1), z >> 1))
+        stop = np.flatnonzero((values < 0) | (values >= top + 1))  # escape, or bad
+        if stop.size == 0:
+            params += values.tolist()
+            continue
+        j = int(stop[0])
+        params += values[: j + 1].tolist()
+        r.pos = int(ends[j]) + 1  # the rest after this one's width (or the error)
+        if params[-1] != escape:
+            raise CodecError(f"corrupt payload: Rice parameter {params[-1]}")
 
 
-def decode(r: BitReader, n: int, max_width: int = 40) -> np.ndarray:
-    """Read ``n`` signed integers written by :func:`encode`; parameters and escape widths
-    above ``max_width`` bits are refused (:class:`CodecError`)."""
+def decode(r: BitReader, n: int, max_width: int = 40, half: bool = False) -> np.ndarray:
+    """Read ``n`` signed integers written by :func:`encode` (or :func:`write` of a
+    :class:`Plan` made with ``half``); parameters and escape widths above ``max_width``
+    bits are refused (:class:`CodecError`)."""
     order = r.read(ORDER_BITS)
     if (1 << order) > max(n, 1):
         raise CodecError(f"corrupt payload: {1 << order} partitions for {n} values")
-    return decode_bounds(r, partition_bounds(n, order), max_width)
+    return decode_bounds(r, partition_bounds(n, order), max_width, half)
 
 
-def decode_bounds(r: BitReader, bounds: np.ndarray, max_width: int = 40) -> np.ndarray:
-    """Read what :func:`encode_bounds` wrote for these partition bounds."""
+def decode_bounds(
+    r: BitReader, bounds: np.ndarray, max_width: int = 40, half: bool = False
+) -> np.ndarray:
+    """Read what :func:`encode_bounds` (or a ``half`` plan) wrote for these bounds."""
     n = int(bounds[-1])
-    low_widths = np.empty(n, dtype=np.int64)
-    unary = np.ones(n, dtype=bool)
-    last = None
-    for p in range(len(bounds) - 1):
-        lo, hi = int(bounds[p]), int(bounds[p + 1])
-        k = last = _read_param(r, last)
-        if k == ESCAPE:
-            k = r.read(WIDTH_BITS)
-            unary[lo:hi] = False
-        if k > max_width:
-            raise CodecError(f"corrupt payload: Rice parameter {k} over {max_width} bits")
-        low_widths[lo:hi] = k
-    u = r.read_array(low_widths)
+    params, escaped = _read_params(r, len(bounds) - 1, half)
+    coded = params != (HALF_ESCAPE if half else ESCAPE)
+    ks = np.where(coded, params >> 1 if half else params, 0)
+    for p, width in escaped.items():
+        ks[p] = width
+    if ks.size and int(ks.max()) > max_width:
+        raise CodecError(f"corrupt payload: Rice parameter {int(ks.max())} over {max_width} bits")
+    counts = _gaps(np.asarray(bounds, dtype=np.int64))
+    low_widths = np.repeat(ks, counts)
+    unary = np.repeat(coded, counts)
+    steps = np.repeat(params & 1 & coded, counts) if half else None
     m = int(unary.sum())
+    if not half:
+        u = r.read_array(low_widths)
+        q = r.read_unary(m)
+        if m:
+            if int(q.max()) >= 1 << 24:
+                raise CodecError("corrupt payload: a Rice quotient out of range")
+            u[unary] |= q << low_widths[unary].astype(np.uint64)
+        return unzigzag(u)
     q = r.read_unary(m)
-    if m:
-        if int(q.max()) >= 1 << 24:
-            raise CodecError("corrupt payload: a Rice quotient out of range")
-        u[unary] |= q << low_widths[unary].astype(np.uint64)
-    return unzigzag(u)
+    if m and int(q.max()) >= 1 << 24:
+        raise CodecError("corrupt payload: a Rice quotient out of range")
+    quot = np.zeros(n, dtype=np.int64)
+    quot[unary] = q.view(np.int64)
+    doubled = (steps == 1) & (quot == 0) & unary
+    u = r.read_array(low_widths + doubled)
+    high = np.where(doubled, 0, quot + steps).astype(np.uint64)
+    return unzigzag(u | (high << low_widths.astype(np.uint64)))

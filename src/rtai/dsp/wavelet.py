@@ -56,6 +56,14 @@ class _Taps:
             if no
             else []
         )
+        # The same taps as one gather and slices (integer forms): the even half extended
+        # by its mirrored neighbours, p[j][m] = pe[m + j]; the odd half, u[j][k] = ue[k + j].
+        self.pe = (
+            np.concatenate([self.p[0][:1], self.p[1], self.p[2][-1:], self.p[3][-1:]])
+            if no
+            else None
+        )
+        self.ue = np.concatenate([self.u[0][:1], self.u[1]]) if no else None
 
     @classmethod
     def get(cls, n: int) -> _Taps:
@@ -65,21 +73,35 @@ class _Taps:
         return taps
 
 
+def _predict_int(e: np.ndarray, t: _Taps, no: int) -> np.ndarray:
+    x = e[t.pe]
+    return (9 * (x[1 : no + 1] + x[2 : no + 2]) - (x[:no] + x[3 : no + 3]) + 8) >> 4
+
+
+def _update_int(d: np.ndarray, t: _Taps, ne: int) -> np.ndarray:
+    x = d[t.ue]
+    return (x[:ne] + x[1 : ne + 1] + 2) >> 2
+
+
 def split_int(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One reversible integer lifting level: (low, high)."""
     t = _Taps.get(x.shape[0])
     e, o = x[0::2], x[1::2]
-    d = o - ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
-    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else e.copy()
-    return s, d
+    if not o.shape[0]:
+        return e.copy(), o
+    d = o - _predict_int(e, t, o.shape[0])
+    return e + _update_int(d, t, e.shape[0]), d
 
 
 def merge_int(s: np.ndarray, d: np.ndarray) -> np.ndarray:
     """The inverse of :func:`split_int`."""
     n = s.shape[0] + d.shape[0]
     t = _Taps.get(n)
-    e = s - ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else s.copy()
-    o = d + ((9 * (e[t.p[1]] + e[t.p[2]]) - (e[t.p[0]] + e[t.p[3]]) + 8) >> 4)
+    if d.shape[0]:
+        e = s - _update_int(d, t, s.shape[0])
+        o = d + _predict_int(e, t, d.shape[0])
+    else:
+        e, o = s.copy(), d
     x = np.empty((n,) + s.shape[1:], dtype=np.result_type(s, d))
     x[0::2], x[1::2] = e, o
     return x
