@@ -203,10 +203,12 @@ def test_jacktrip_and_rtai_hear_each_other(
                   f"jacktrip, {share_rtai:.0%} to rtai")  # fmt: skip
             # Sample-exact once settled: a run of at least a second, and many windows
             # exact at their own delay. A clean run reads 77-100 % (windows at the edges
-            # miss). JackTrip's own queue slips when the machine is loaded (CI once read
-            # 50 % with a 1.1 s run), so its side asks less than rtai's own buffer.
+            # miss). JackTrip's own queues slip when the machine is loaded, on both sides:
+            # CI once read 50 % with a 1.1 s run for what JackTrip played, and once 50 %
+            # with a 1.6 s run for what rtai played from JackTrip while rtai concealed
+            # nothing (JackTrip's capture had slipped before sending). So both ask 40 %.
             assert run_jt >= RATE and share_jt >= 0.4, (c, run_jt, share_jt, report)
-            assert run_rtai >= RATE and share_rtai >= 0.6, (c, run_rtai, share_rtai, report)
+            assert run_rtai >= RATE and share_rtai >= 0.4, (c, run_rtai, share_rtai, report)
         else:
             # What JackTrip plays is judged on its best quarter of windows: its queue
             # sometimes garbles a run of them on one channel (seen at 24-bit stereo with
