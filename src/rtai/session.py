@@ -101,6 +101,11 @@ class Call:
     def adapter(self) -> PathAdapter:
         return self.sender.adapter
 
+    @property
+    def codec(self) -> str:
+        """The agreed codec's name (the handshake carries its versioned wire name)."""
+        return codecs.get_codec(self.accept.codec).name
+
 
 class MetricRing:
     """A preallocated ring of float samples written by one thread, read by another."""
@@ -179,7 +184,9 @@ class Peer:
         self.callback_ms = MetricRing()
         self._in_peak_sq = 0.0
         self._out_peak_sq = 0.0
-        self._codec_payload_types = {c: codecs.get_codec(c).payload_type for c in cfg.codecs}
+        self._codec_payload_types = {
+            codecs.get_codec(c).wire_name: codecs.get_codec(c).payload_type for c in cfg.codecs
+        }
         self._threads: list[threading.Thread] = []
         self._last_snapshot: tuple[float, int, int] | None = None
 
@@ -241,9 +248,9 @@ class Peer:
     def _params(self) -> MediaParams:
         c = self.cfg
         usable = tuple(
-            name
-            for name in c.codecs
-            if codecs.get_codec(name).check(c.rate_hz, c.channels, c.block_frames) is None
+            info.wire_name
+            for info in map(codecs.get_codec, c.codecs)
+            if info.check(c.rate_hz, c.channels, c.block_frames) is None
         )
         return MediaParams(c.rate_hz, c.channels, c.block_frames, usable)
 
@@ -254,7 +261,7 @@ class Peer:
             rate_hz=c.rate_hz,
             channels=c.channels,
             block_frames=c.block_frames,
-            codecs=tuple(c.codecs),
+            codecs=tuple(codecs.get_codec(name).wire_name for name in c.codecs),
             ssrc=self.ssrc,
             clock_id=self.clock_id,
             software="rtai",
@@ -504,6 +511,15 @@ class Peer:
             hs = self._handshake
             if hs is not None and hs.result is None and addr[:2] == self.remote[:2]:
                 result = hs.receive(msg)
+                if isinstance(result, Accept) and result.codec not in hs.hello.codecs:
+                    self.exit_status = 2
+                    self._event(
+                        "error",
+                        f"the listener answered with codec {result.codec!r}, which this "
+                        f"side did not offer ({', '.join(hs.hello.codecs)})",
+                    )
+                    self.done.set()
+                    return
                 if isinstance(result, Accept):
                     if self._caller_guard is not None:
                         self._secure_accepted(result, addr, now)
@@ -608,7 +624,7 @@ class Peer:
     def _call_line(call: Call) -> str:
         a = call.accept
         return (
-            f"call {call.number} with {_fmt(call.remote)}: {a.codec}, {a.rate_hz} Hz, "
+            f"call {call.number} with {_fmt(call.remote)}: {call.codec}, {a.rate_hz} Hz, "
             f"{a.channels} ch, {a.block_frames}-frame blocks "
             f"({a.block_frames / a.rate_hz * 1000:.2f} ms), "
             + ("encrypted (SRTP AES-128-GCM)" if call.guard.secure else "NOT encrypted")
@@ -718,7 +734,7 @@ class Peer:
         return dict(
             call=call.number,
             peer=_fmt(call.remote),
-            codec=call.accept.codec,
+            codec=call.codec,
             sent=tx.sent,
             received=c.received,
             lost=max(0, rx.cumulative_lost) if rx.started else 0,

@@ -339,3 +339,66 @@ def test_rtcp_reports_of_loss_turn_on_opus_fec_and_the_loss_hint(start_pair):
             r.stop()
     s = pair.listener.finished_calls[-1]
     assert s["codec"] == "opus" and s["fec_recovered"] > 0
+
+
+def test_an_answer_with_a_codec_not_offered_ends_the_call_attempt_with_a_message(start_pair):
+    from rtai.handshake import Hello, encode_message
+    from rtai.session import Peer
+    from tests.integration.conftest import clocked, make_udp
+
+    fake = make_udp()  # answers the first HELLO with a codec the caller never offered
+    fake.settimeout(5.0)
+    ep, _ = clocked(speech(RATE, 1.0, 1), PeerConfig())
+    caller = Peer(PeerConfig(), ep, make_udp(), fake.getsockname())  # offers pcm only
+    caller.start()
+    try:
+        data, addr = fake.recvfrom(4096)
+        hello = decode_message(data)
+        assert isinstance(hello, Hello) and hello.codecs == ("pcm",)
+        answer = Accept(session=hello.session, rate_hz=hello.rate_hz, channels=1,
+                        block_frames=hello.block_frames, codec="lossless/1", payload_type=100,
+                        ssrc=5, clock_id="boot:x")  # fmt: skip
+        fake.sendto(encode_message(answer), addr)
+        assert caller.done.wait(10)
+        assert caller.exit_status == 2
+        errors = [t for lvl, t in caller.events() if lvl == "error"]
+        assert any("'lossless/1'" in t and "did not offer" in t for t in errors), errors
+        assert caller.call is None
+    finally:
+        caller.stop()
+        fake.close()
+
+
+@pytest.mark.parametrize("older_offer", [("lossless", "pcm"), ("lossless",)])
+def test_a_listener_does_not_take_lossless_from_a_build_on_another_payload_version(older_offer):
+    """An rtai whose lossless payloads are of another version offers plain "lossless"
+    (or "lossless/N"); this build offers "lossless/<its version>", so the two never code
+    lossless at each other: the next common codec is used, or the call is refused."""
+    from rtai.codecs import get_codec
+    from rtai.handshake import Hello, Reject, encode_message
+    from rtai.session import Peer
+    from tests.integration.conftest import clocked, make_udp
+
+    wire = get_codec("lossless").wire_name
+    assert wire != "lossless" and wire.startswith("lossless/")
+    cfg = PeerConfig(codecs=("lossless", "pcm"))
+    ep, _ = clocked(speech(RATE, 1.0, 1), cfg)
+    listener_sock = make_udp()
+    listener = Peer(cfg, ep, listener_sock, None, name="listener")
+    old = make_udp()  # plays the older build's caller
+    old.settimeout(5.0)
+    listener.start()
+    try:
+        hello = Hello(session="0123456789abcdef", rate_hz=cfg.rate_hz, channels=1,
+                      block_frames=cfg.block_frames, codecs=older_offer, ssrc=9,
+                      clock_id="boot:old")  # fmt: skip
+        old.sendto(encode_message(hello), listener_sock.getsockname())
+        answer = decode_message(old.recvfrom(4096)[0])
+        if "pcm" in older_offer:
+            assert isinstance(answer, Accept) and answer.codec == "pcm"
+        else:
+            assert isinstance(answer, Reject)
+            assert "no common codec" in answer.reason and wire in answer.reason
+    finally:
+        listener.stop()
+        old.close()

@@ -69,6 +69,14 @@ class CodecInfo:
     clock_rate: Callable[[int], int]  # RTP timestamp rate for a sample rate
     check: Callable[[int, int, int], str | None]  # why (rate, channels, block) won't do
     has_fec: bool = False
+    version: int = 1  # of the payload format; peers on different versions do not use it
+
+    @property
+    def wire_name(self) -> str:
+        """The name offered in the handshake: ``name/version`` from version 2 on, so
+        that two rtai builds whose payloads differ do not pick this codec (an older
+        peer offering plain ``lossless`` finds no match and the next codec is used)."""
+        return self.name if self.version == 1 else f"{self.name}/{self.version}"
 
     def timestamp_step(self, rate_hz: int, block_frames: int) -> int:
         """RTP timestamp units one block spans."""
@@ -83,12 +91,12 @@ def register(info: CodecInfo) -> None:
 
 
 def get_codec(name: str) -> CodecInfo:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise CodecError(
-            f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    """The codec called ``name``, or whose handshake name (:attr:`CodecInfo.wire_name`)
+    that is."""
+    info = _REGISTRY.get(name) or next((c for c in _REGISTRY.values() if c.wire_name == name), None)
+    if info is None:
+        raise CodecError(f"unknown codec {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return info
 
 
 def codec_names() -> list[str]:
@@ -131,6 +139,7 @@ def _register_builtin() -> None:
             make_decoder=lossless.LosslessDecoder,
             clock_rate=lambda rate_hz: rate_hz,
             check=lossless.check,
+            version=lossless.VERSION,
         )
     )
     from rtai.codecs import perceptual
@@ -143,6 +152,7 @@ def _register_builtin() -> None:
             make_decoder=perceptual.PerceptualDecoder,
             clock_rate=lambda rate_hz: rate_hz,
             check=perceptual.check,
+            version=perceptual.VERSION,
         )
     )
 
