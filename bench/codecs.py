@@ -464,7 +464,7 @@ block's duration.
 
 "polynomial only" is rtai lossless with the lifting stage off; "+ lifting, fixed
 steps" adds, when it pays, an integer (9,7)-M lifting packet of depth 1..2 (1..3 from
-256 frames) over the polynomial residual, each band with its own Rice parameters; the
+256 frames, 1..4 from 480) over the polynomial residual, each band with its own Rice parameters; the
 shipped coder (third rtai column) may also replace the packet's first predict step by
 the block's own least-squares interpolator (8 even neighbours of each odd sample, or 12
 from 480 frames, symmetric, so 4 or 6 coefficients over 2^7 sent as differences from

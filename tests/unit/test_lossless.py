@@ -1,5 +1,7 @@
 """rtai lossless: bit-exact, self-contained packets, and corrupt payloads refused."""
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,6 +19,7 @@ from rtai.codecs.lossless import (
 BLOCKS = [64, 128, 256, 480, 960]
 KINDS = [
     "random", "silent", "full_scale", "square", "clipped", "tone", "constant", "quiet", "cross",
+    "tonal",
 ]  # fmt: skip
 
 
@@ -41,6 +44,12 @@ def make_signal(kind: str, frames: int, channels: int, depth: int, seed: int) ->
         x = np.full((frames, channels), rng.integers(bottom, top + 1))
     elif kind == "cross":  # channel 2 (if any): a filtered copy of channel 1 plus noise
         x = cross_signal(frames, channels, depth, rng)
+    elif kind == "tonal":  # harmonics falling off steeply, as a piano's: high orders pay
+        f0 = rng.uniform(0.002, 0.01)  # cycles per sample
+        x = np.zeros((frames, channels))
+        for h in range(1, 13):
+            x += np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 6.3, channels)) / h**2
+        x = 0.4 * top * x / np.abs(x).max() + rng.normal(0, 2 << (depth - 16), x.shape)
     else:  # quiet: a few LSBs of noise
         x = rng.integers(-3, 4, (frames, channels))
     return np.clip(np.rint(x), bottom, top).astype(np.int64)
@@ -214,7 +223,7 @@ def test_adaptive_coefficient_width_out_of_range_is_refused():
     else:
         pytest.fail("no block used the adaptive predict step")
     # header byte, then type:2, shift (flag:1, then 5 bits if set), order:3; warm-up
-    # (width:5 + order values); depth:2, a levels bit from depth 2, a taps bit; then
+    # (width:5 + order values); depth - 1:2, a levels bit from depth 2, a taps bit; then
     # the first coefficient width:5.
     r = rice.BitReader(payload, start_byte=1)
     r.read(2)
@@ -224,7 +233,7 @@ def test_adaptive_coefficient_width_out_of_range_is_refused():
     if order:
         ww = r.read(5)
         r.read(ww * order)
-    if r.read(2) > 1:
+    if r.read(2) > 0:  # the depth less one
         r.read(1)
     r.read(1)
     bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
@@ -356,13 +365,86 @@ def test_lifting_and_half_steps_are_used_at_128_frames():
     assert kinds == {False, True} and half
 
 
-def test_version_1_payloads_are_refused():
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_payloads_of_other_versions_are_refused(version):
+    # 1: whole-step Rice sequences; 2: the lifting depth sent as itself, 1..3.
     x = make_signal("tone", 128, 1, 16, 2)
     payload = bytearray(encode_ints(x, 16))
-    assert payload[0] >> 6 == 2
-    payload[0] = (payload[0] & 0x3F) | (1 << 6)  # whole-step Rice sequences: not ours now
+    assert payload[0] >> 6 == 3
+    payload[0] = (payload[0] & 0x3F) | (version << 6)
     with pytest.raises(CodecError):
         decode_ints(bytes(payload), 128, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _speech_plans(frames: int) -> list[tuple[np.ndarray, tuple]]:
+    """(block, plan) of each 16-bit mono block of a second of speech."""
+    from rtai.audio.signals import speech
+    from rtai.codecs import lossless
+
+    x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
+    blocks = [x[i * frames : (i + 1) * frames] for i in range(x.size // frames)]
+    return [(b, lossless._plan_coded(b, 16, mono=True)[1]) for b in blocks]
+
+
+@pytest.mark.parametrize("frames", [480, 960])
+def test_depth_4_packets_and_fitted_steps_over_high_orders_decode_exactly(frames):
+    # From 480 frames the lifting packet may be 4 deep (the field holds the depth less
+    # one), with fixed steps or fitted ones; fitted steps are tried over polynomial
+    # orders 0..3.
+    from rtai.codecs import lossless
+
+    seen = set()
+    for block, planned in _speech_plans(frames):
+        if planned[0] != lossless.CONSTANT:
+            seen.add((planned[3], planned[6] is not None, planned[2] >= 2))
+        payload = encode_ints(block[:, None], 16)
+        np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], block[:, None])
+    assert (4, True, True) in seen  # depth 4, fitted, over order 2 or 3
+    assert (2, True, True) in seen
+
+
+def test_depth_4_is_left_to_blocks_of_480_frames_and_more():
+    from rtai.codecs import lossless
+
+    assert lossless._depths(479) == (1, 2, 3) and lossless._depths(480) == (1, 2, 3, 4)
+    assert all(p[0] == lossless.CONSTANT or p[3] <= 3 for _, p in _speech_plans(256))
+
+
+def test_batched_fits_are_the_fits_of_each_residual():
+    # The encoder fits the predict steps of every polynomial order (and both tap
+    # counts) in one batch; each must be what fitting that residual alone gives.
+    from rtai.codecs import lossless
+
+    rng = np.random.default_rng(7)
+    cols = np.cumsum(rng.normal(0, 100, (472, 4)), axis=0).astype(np.int64)
+    cols[:, 3] = np.diff(np.cumsum(cols[:, 2]), prepend=0)  # a copy: same fit twice
+    fits = lossless._fit_predictors(cols, (8, 12))
+    for taps in (8, 12):
+        for j in range(cols.shape[1]):
+            alone = lossless._fit_predictor(cols[:, j], taps)
+            coefs, bits = fits[taps][j]
+            np.testing.assert_array_equal(coefs, alone)
+            assert bits == lossless._coef_bits(alone)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([480, 960]), st.data())
+def test_corrupt_depth_4_payloads_never_crash(frames, data):
+    from rtai.codecs import lossless
+
+    deep = [b for b, p in _speech_plans(frames) if p[0] != lossless.CONSTANT and p[3] == 4]
+    block = deep[data.draw(st.integers(0, len(deep) - 1))]
+    good = bytearray(encode_ints(block[:, None], 16))
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(1, len(good) - 1))
+        good[i] ^= 1 << data.draw(st.integers(0, 7))
+    try:
+        y, _ = decode_ints(bytes(good), frames, 1)
+    except CodecError:
+        return
+    assert y.shape == (frames, 1)
+    assert y.min() >= -(1 << 15) and y.max() < 1 << 15
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -381,3 +463,16 @@ def test_16_bit_floats_are_coded_as_16_bit_blocks(channels):
     payload = enc.encode(block)
     assert payload[0] >> 5 & 1 == 1
     np.testing.assert_array_equal(dec.decode(payload), block)
+
+
+def test_the_handshake_offers_lossless_with_its_payload_version():
+    from rtai.codecs.lossless import VERSION
+
+    info = get_codec("lossless")
+    assert info.version == VERSION >= 2
+    assert info.wire_name == f"lossless/{VERSION}"
+    assert get_codec(info.wire_name) is info  # the answer's name finds it again
+    assert get_codec("pcm").wire_name == "pcm"  # version 1 codecs keep their plain name
+    for other in ("lossless/1", f"lossless/{VERSION + 1}"):
+        with pytest.raises(CodecError):
+            get_codec(other)

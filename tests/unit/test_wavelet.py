@@ -54,6 +54,20 @@ def test_adaptive_predict_step_is_exactly_reversible(n, taps, seed):
     np.testing.assert_array_equal(wavelet.merge_int_pred(s, d, coefs, 12), x)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(4, 1000), st.sampled_from([8, 12]), st.integers(1, 6), st.integers(0, 2**32))
+def test_column_predict_steps_match_one_column_at_a_time(n, taps, columns, seed):
+    # The encoder splits many residuals at once, each with its own fitted step.
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << 20), 1 << 20, (n, columns))
+    coefs = rng.integers(-3000, 3000, (taps, columns))
+    s, d = wavelet.split_int_pred_cols(x, coefs, 12)
+    for j in range(columns):
+        sj, dj = wavelet.split_int_pred(x[:, j], coefs[:, j], 12)
+        np.testing.assert_array_equal(s[:, j], sj)
+        np.testing.assert_array_equal(d[:, j], dj)
+
+
 def test_a_fitted_predict_step_beats_the_fixed_one_on_a_resonance():
     # A narrow resonance near a quarter of the rate: the fixed interpolator assumes a
     # smooth signal, a fitted one predicts the odd samples far better.

@@ -22,21 +22,25 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    bits are shifted out and a polynomial predictor of order 0..4 (the k-th
    difference of the signal) whitens it. The first k samples are the 0th..(k-1)th
    differences at the block start ("warm-up"), sent at one width. When it pays, an
-   integer lifting wavelet packet of depth 1..3 (:mod:`rtai.dsp.wavelet`) then splits
+   integer lifting wavelet packet of depth 1..4 (:mod:`rtai.dsp.wavelet`) then splits
    the residual into bands that get their own Rice parameters, which takes up much
    of the spectral shape an LPC filter would. From 256 frames a packet whose first
    split predicts each odd sample from its 8 (from 480 frames also 12) even neighbours,
    the block's own least-squares coefficients, is tried too (symmetric: 4 or 6 sent,
-   over 2**7, as differences from the fixed (9,7)-M step); from 480 frames the second
-   split down the low band may get its own fitted step as well. An interpolating
-   predictor, which unlike LPC's needs no recursion to invert. Candidates are ranked
-   by estimates (exact Rice costs of two parameters per partition, every candidate of
-   a kind in one NumPy call) and the best are costed exactly (the polynomial coding
-   only when its estimate is within EXACT_MARGIN bits of the lifting one). The
-   search grows with the time a block has: lifting at depth 1..2 over the best order
-   and the two below it from 128 frames; from 256 (128 in a mono block) the two best
-   lifting estimates costed exactly; from 256 depth 1..3 and the fitted first step;
-   more candidates from 480.
+   over 2**7, as differences from the fixed (9,7)-M step), over polynomial orders
+   1..3 (on tonal, steeply low-pass material such as a piano the higher orders save
+   4 %); from 480 frames the second split down the low band
+   may get its own fitted step as well. An interpolating predictor, which unlike
+   LPC's needs no recursion to invert. Candidates are ranked by estimates (exact Rice
+   costs of two parameters per partition, every candidate of a kind in one NumPy
+   call; the fitted steps of every order solved as one batch) and the best are costed
+   exactly (the polynomial coding only when its estimate is within EXACT_MARGIN bits
+   of the lifting one). The search grows with the time a block has: lifting at depth
+   1..2 over the best order and the two below it from 128 frames; from 256 (128 in a
+   mono block) the two best lifting estimates costed exactly; from 256 depth 1..3 and
+   the fitted first step (a mono block: its three best estimates costed exactly);
+   from 480 depth 4 too, the two best fitted estimates of a stereo channel costed,
+   and in a mono block more candidates of each kind (fitted over orders 0..3).
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
@@ -60,7 +64,7 @@ from rtai.codecs.standalone import StandaloneDecoder
 from rtai.dsp import wavelet
 
 LOSSLESS_PAYLOAD_TYPE = 100
-VERSION = 2  # 2: Rice sequences with half-step parameters
+VERSION = 3  # 2: Rice sequences with half-step parameters; 3: lifting depths 1..4
 MAX_FIXED_ORDER = 4
 DEPTHS = (16, 24)
 CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
@@ -80,14 +84,14 @@ TYPE_BITS = 2
 SHIFT_BITS = 5  # a shift is sent as one flag bit, then these bits when it is not zero
 ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
-LIFT_BITS = 2
-LIFT_DEPTHS = (1, 2, 3)
+LIFT_BITS = 2  # the depth less one
+LIFT_DEPTHS = (1, 2, 3, 4)
 LIFT_FRAMES = 128  # from this block length on, the lifting stage is tried (at 128 frames
 # 1-2 % smaller packets than polynomial prediction alone, 10 % on tonal material)
 WIDE_FRAMES = 128  # and from this one on, over the best predictor order and two below
-EXACT_MARGIN = 20  # below THOROUGH_FRAMES the polynomial coding is costed exactly only
-# when its estimate is within this many bits of the best lifting estimate (the estimates
-# are that close: 6-11 % of the coding time at 128 frames saved for < 0.01 % in size)
+EXACT_MARGIN = 20  # a polynomial coding is costed exactly only when its estimate is
+# within this many bits of the best lifting estimate (the estimates are that close: 6-11 %
+# of the coding time at 128 frames saved for < 0.01 % in size, 10 % at 480 for none)
 ADAPT_FRAMES = 256  # and from this one on, with the block's own first predict step too
 ADAPT_TAPS = (8, 12)  # taps of that predict step (even neighbours of each odd sample,
 # symmetric: one coefficient sent per pair mirrored about the sample); a bit says which
@@ -96,18 +100,24 @@ ADAPT_LEVELS = 2  # fitted predict steps down the low-band chain: up to 2 from
 # THOROUGH_FRAMES on, 1 below (the packet says how many: a second fitted step is one bit)
 ADAPT_LIMIT = 1 << 40  # no intermediate low band may reach this magnitude
 ADAPT_PRECISION = 7  # its coefficients are integers over 2**7 (coarse: they cost bits)
-ADAPT_ORDERS = (1,)  # polynomial orders it is tried over
-ADAPT_ORDERS_THOROUGH = (0, 1)  # and from THOROUGH_FRAMES on
+ADAPT_ORDERS = (1, 2, 3)  # polynomial orders it is tried over (the higher ones pay on
+# tonal, steeply low-pass material: 4 % smaller solo piano at 256 and 480 frames)
+ADAPT_ORDERS_THOROUGH = (0, 1, 2, 3)  # and from ADAPT_ORDERS_FRAMES on
 COEF_WIDTH_BITS = 5
 MAX_COEF_WIDTH = 17  # zigzagged: |coefficient| < 2**16
-THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind
+THOROUGH_FRAMES = 480  # and from this one on, more candidates of each kind (mono)
 THOROUGH_TRIES = 2  # (costed exactly, of each kind)
+ADAPT_TRIES = 3  # fitted-step codings costed exactly in a mono block
+ADAPT_TRIES_STEREO = 2  # (and in a channel of a stereo one from THOROUGH_FRAMES on, 1 below)
 LIFT_TRIES_FRAMES = 256  # from this length on, the two best lifting estimates are costed
 MONO_LIFT_TRIES_FRAMES = 128  # (from this one in a mono block, which has the time for it)
 ADAPT_BOTH_FRAMES = 256  # from this length on, a fitted step that wins the estimate is
 # costed exactly against the best fixed-step lifting too
 DEEP_FRAMES = 256  # lifting packets of depth 3 from this block length on (2 below)
+DEEPEST_FRAMES = 480  # and of depth 4 from this one on (0.5 % smaller solo piano at 480
+# frames; at 256 as much bigger as smaller)
 ADAPT_ORDERS_FRAMES = 480  # fitted steps over ADAPT_ORDERS_THOROUGH from this length on
+# (in a mono block)
 ADAPT_LEVELS_FRAMES = 480  # a second fitted step from this length on
 # Cross-channel prediction (stereo): the second coded channel minus a short FIR of the
 # first, whose whole block the decoder already has, so taps either side of the sample.
@@ -221,6 +231,38 @@ def _fit_predictor(r: np.ndarray, taps: int) -> np.ndarray | None:
     return coefs
 
 
+def _fit_predictors(cols: np.ndarray, tap_counts: tuple) -> dict[int, list]:
+    """For each tap count, :func:`_fit_predictor` of each column of ``cols`` (equal
+    lengths) with the bits sending it costs ((coefficients, bits) or None), every
+    system solved in one batch. The pairs of neighbours of a narrower step are the
+    nearest pairs of a wider one, so one product of the widest serves all."""
+    widest = max(tap_counts)
+    e, o = cols[0::2], cols[1::2]
+    a = e[wavelet.pred_taps(cols.shape[0], widest)].astype(np.float64)  # (odd, taps, column)
+    half = widest // 2
+    a = np.moveaxis(a[:, half:] + a[:, half - 1 :: -1], 2, 0)  # (column, odd, pair)
+    at = np.swapaxes(a, 1, 2)
+    gram, rhs = at @ a, at @ o.T.astype(np.float64)[:, :, None]
+    out = {}
+    for taps in tap_counts:
+        pairs = taps // 2
+        try:
+            h = np.linalg.solve(gram[:, :pairs, :pairs], rhs[:, :pairs])[:, :, 0]
+        except np.linalg.LinAlgError:  # one singular system: each on its own
+            fits = [_fit_predictor(cols[:, j], taps) for j in range(cols.shape[1])]
+            out[taps] = [None if c is None else (c, _coef_bits(c)) for c in fits]
+            continue
+        h = np.where(np.isfinite(h), h, 1e9)  # (refused below: wider than the field)
+        sent = np.rint(np.clip(h, -1e9, 1e9) * (1 << ADAPT_PRECISION)).astype(np.int64)
+        sent -= _default_sent(pairs)
+        top = np.maximum(2 * sent.max(axis=1), -2 * sent.min(axis=1) - 1)  # widest zigzag
+        out[taps] = [
+            (row, COEF_WIDTH_BITS + pairs * wid) if wid <= MAX_COEF_WIDTH else None
+            for row, wid in zip(sent, [t.bit_length() for t in top.tolist()], strict=True)
+        ]
+    return out
+
+
 def _default_sent(count: int) -> np.ndarray:
     """What is sent for the fixed (9,7)-M predict step, (-1, 9, 9, -1) / 16, nearest
     pair first: the sent coefficients are the differences from it, small numbers."""
@@ -285,16 +327,16 @@ def _plan_channel(
     est = (est + warm_bits).tolist()
     # The search grows with the block: a short block has little time (and Python's
     # cost per NumPy call is fixed), a long one has more time and more to gain.
-    thorough = n >= THOROUGH_FRAMES
+    thorough = n >= THOROUGH_FRAMES and mono  # (a stereo block: half the time a channel)
     tries = THOROUGH_TRIES if thorough else 1
-    depths = LIFT_DEPTHS if n >= DEEP_FRAMES else LIFT_DEPTHS[:2] if n >= LIFT_FRAMES else ()
+    depths = _depths(n)
 
     def polynomial(k: int) -> tuple:
         plan = rice.Plan(diffs[k], min_partition=MIN_PARTITION, half=HALF_STEPS)
         return (plan.bits + warm_bits[k], k, 0, plan, _warm(firsts, k), None)
 
     ranked = np.argsort(est)[:tries].tolist()
-    if tries == 1 and depths:
+    if depths:
         best, top = None, ranked[0]  # costed exactly below, unless lifting clearly wins
     else:
         best = min((polynomial(k) for k in ranked), key=lambda c: c[0])
@@ -324,7 +366,8 @@ def _plan_channel(
                         depth) for i, k in enumerate(orders)]  # fmt: skip
     lifted.sort()
     fitted = fitted and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
-    adapt = _adaptive_guess(diffs, warm_bits) if fitted else None
+    guesses = _adaptive_guesses(diffs, warm_bits, mono) if fitted else []
+    adapt = guesses[0] if guesses else None
 
     def lifting(k: int, depth: int, best: tuple | None) -> tuple:
         bands = wavelet.packet_forward(diffs[k], depth, integer=True)
@@ -342,68 +385,92 @@ def _plan_channel(
                 best = polynomial(top)
             if n >= ADAPT_BOTH_FRAMES and lifted and lifted[0][0] < adapt[0] + EXACT_MARGIN:
                 best = lifting(lifted[0][1], lifted[0][2], best)
-            best = _cost_adaptive(diffs, warm_bits, firsts, width, best, adapt)
+            adapt_tries = ADAPT_TRIES if mono else ADAPT_TRIES_STEREO if n >= THOROUGH_FRAMES else 1
+            for guess in guesses[:adapt_tries]:
+                best = _cost_adaptive(diffs, warm_bits, firsts, width, best, guess)
             return best if best is not None else polynomial(top)
         lift_tries = 2 if n >= (MONO_LIFT_TRIES_FRAMES if mono else LIFT_TRIES_FRAMES) else 1
         lifted = [c for c in lifted[:lift_tries] if c[0] < est[top]]
         if not lifted or lifted[0][0] >= est[top] - EXACT_MARGIN:
             best = polynomial(top)
+    else:  # the polynomial codings whose estimates come within EXACT_MARGIN of the others
+        guess = min([g for g, _, _ in lifted[:1]] + [g[0] for g in guesses[:1]], default=1e30)
+        for k in ranked:
+            if est[k] < guess + EXACT_MARGIN:
+                cand = polynomial(k)
+                best = cand if best is None or cand[0] < best[0] else best
     for _, k, depth in lifted[: max(tries, 2)]:
         best = lifting(k, depth, best)
     if tries > 1 and adapt is not None:
         if adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
-            best = _cost_adaptive(diffs, warm_bits, firsts, width, best, adapt)
-    return best
+            for guess in guesses[:ADAPT_TRIES]:
+                best = _cost_adaptive(diffs, warm_bits, firsts, width, best, guess)
+    return best if best is not None else polynomial(top)
 
 
-def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
-    """The best estimate (bits, order, depth, fitted steps, their bits) of the codings
+def _adaptive_guesses(diffs: list, warm_bits: list, mono: bool) -> list[tuple]:
+    """The best estimates (bits, order, depth, fitted steps, their bits), best first, of
+    the codings
     whose first lifting split (or first two, down the low-band chain) predicts with the
     block's own least-squares filter: polynomial orders ADAPT_ORDERS (more from
-    THOROUGH_FRAMES), depths 1..3; None when no such coding fits."""
+    THOROUGH_FRAMES), depths of :func:`_depths`; none when no such coding fits."""
     n = diffs[0].size
-    orders = ADAPT_ORDERS_THOROUGH if n >= ADAPT_ORDERS_FRAMES else ADAPT_ORDERS
+    orders = ADAPT_ORDERS_THOROUGH if n >= ADAPT_ORDERS_FRAMES and mono else ADAPT_ORDERS
     orders = [k for k in orders if k < len(diffs)]
     max_levels = ADAPT_LEVELS if n >= ADAPT_LEVELS_FRAMES else 1
     tap_counts = ADAPT_TAPS if n >= ADAPT_WIDE_FRAMES else ADAPT_TAPS[:1]
-    top = max(LIFT_DEPTHS)
+    depths = _depths(n)
+    top = max(depths, default=0)
     m = (n - max(orders, default=n)) & -(1 << top)  # estimates: equal bands, see above
     if m < wavelet.MIN_SPLIT << top:
-        return None
+        return []
     # Groups: (order, fitted steps, their bits); columns: equal-length bands, each
     # owned by a group. Depth 1: the fitted split of each order's residual; each next
     # depth splits every band with fixed steps, and for a second fitted step (a new
     # group) the first split's low band with its own fit instead.
     groups, cols = [], []
-    for k in orders:
-        for taps in tap_counts:
-            c = _fit_predictor(diffs[k][diffs[k].size - m :], taps)
-            if c is not None:
-                groups.append((k, [c], _coef_bits(c)))
-                cols += wavelet.split_int_pred(
-                    diffs[k][diffs[k].size - m :], _taps(c), ADAPT_PRECISION
-                )
+    ends = np.stack([diffs[k][diffs[k].size - m :] for k in orders], axis=1)
+    fits = _fit_predictors(ends, tap_counts)
+    for taps in tap_counts:  # each order's residual split by its own fit, all at once
+        which = [j for j, fit in enumerate(fits[taps]) if fit is not None]
+        if not which:
+            continue
+        groups += [(orders[j], [fits[taps][j][0]], fits[taps][j][1]) for j in which]
+        taps_cols = np.stack([_taps(fits[taps][j][0]) for j in which], axis=1)
+        s1, d1 = wavelet.split_int_pred_cols(ends[:, which], taps_cols, ADAPT_PRECISION)
+        cols.append(np.stack([s1, d1], axis=2).reshape(s1.shape[0], 2 * len(which)))
     if not groups:
-        return None
+        return []
     firsts = len(groups)
-    mat = np.stack(cols, axis=1)
+    mat = np.concatenate(cols, axis=1)  # group g's low and high bands: columns 2g, 2g + 1
     owners = np.repeat(np.arange(firsts), 2)
     mats, tags = [], []
-    for depth in LIFT_DEPTHS:
+    for depth in depths:
         if depth > 1:
             low, high = wavelet.split_int(mat)
             split_mat = np.concatenate([low, high], axis=1)
             owners = np.concatenate([owners, owners])
             if depth == 2 and max_levels > 1:
                 extra_cols = []
-                for g in range(firsts):
+                # each first step's low band, with as many taps as the first step
+                fits = _fit_predictors(mat[:, 0 : 2 * firsts : 2], tap_counts)
+                split2 = {}
+                for taps in tap_counts:  # the low bands split by their fits, all at once
+                    which = [
+                        g
+                        for g in range(firsts)
+                        if groups[g][1][0].size == taps // 2 and fits[taps][g] is not None
+                    ]
+                    if which:
+                        taps_cols = np.stack([_taps(fits[taps][g][0]) for g in which], axis=1)
+                        lows = mat[:, [2 * g for g in which]]
+                        s2, d2 = wavelet.split_int_pred_cols(lows, taps_cols, ADAPT_PRECISION)
+                        split2.update((g, (s2[:, i], d2[:, i])) for i, g in enumerate(which))
+                for g in sorted(split2):
                     k, coefs, bits = groups[g]
-                    c = _fit_predictor(mat[:, 2 * g], 2 * coefs[0].size)
-                    if c is None:
-                        continue
-                    groups.append((k, coefs + [c], bits + _coef_bits(c)))
-                    s2, d2 = wavelet.split_int_pred(mat[:, 2 * g], _taps(c), ADAPT_PRECISION)
-                    extra_cols += [s2, d2, low[:, 2 * g + 1], high[:, 2 * g + 1]]
+                    c, c_bits = fits[2 * coefs[0].size][g]
+                    groups.append((k, coefs + [c], bits + c_bits))
+                    extra_cols += [*split2[g], low[:, 2 * g + 1], high[:, 2 * g + 1]]
                 if extra_cols:
                     split_mat = np.concatenate([split_mat, np.stack(extra_cols, axis=1)], axis=1)
                     added = np.repeat(np.arange(firsts, len(groups)), 4)
@@ -413,12 +480,19 @@ def _adaptive_guess(diffs: list, warm_bits: list) -> tuple | None:
         tags.append(owners + (depth - 1) * 2 * firsts)  # groups: at most 2 * firsts
     sums = np.bincount(np.concatenate(tags), _column_costs(mats), len(mats) * 2 * firsts)
     guesses = []
-    for d, depth in enumerate(LIFT_DEPTHS[: len(mats)]):
+    for d, depth in enumerate(depths[: len(mats)]):
         for g, (k, coefs, bits) in enumerate(groups):
             if depth > 1 or g < firsts:  # second fitted steps exist from depth 2 on
                 cost = float(sums[d * 2 * firsts + g]) * (n - k) / m + warm_bits[k] + bits
                 guesses.append((cost, k, depth, coefs, bits))
-    return min(guesses, key=lambda g: g[0]) if guesses else None
+    guesses.sort(key=lambda g: g[0])
+    return guesses
+
+
+def _depths(n: int) -> tuple[int, ...]:
+    """The lifting packet depths the encoder tries on a block of n frames."""
+    top = 4 if n >= DEEPEST_FRAMES else 3 if n >= DEEP_FRAMES else 2 if n >= LIFT_FRAMES else 0
+    return tuple(d for d in LIFT_DEPTHS if d <= top)
 
 
 def _warm(firsts: list[int], order: int) -> np.ndarray:
@@ -616,7 +690,7 @@ def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
         w.write(ww, WARMUP_WIDTH_BITS)
         w.write_array(wz, ww)
     if depth:
-        w.write(depth, LIFT_BITS)
+        w.write(depth - 1, LIFT_BITS)
         if coefs and depth > 1:
             w.write(len(coefs) - 1, 1)
         if coefs:
@@ -652,7 +726,7 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
     if kind == FIXED:
         residual = rice.decode(r, m, max_width=cw + order + 1, half=HALF_STEPS)
     else:
-        depth = r.read(LIFT_BITS)
+        depth = r.read(LIFT_BITS) + 1
         if depth not in LIFT_DEPTHS:
             raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
         coefs = []

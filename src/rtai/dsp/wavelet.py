@@ -133,6 +133,20 @@ def split_int_pred(
     return s, d
 
 
+def split_int_pred_cols(
+    x: np.ndarray, coefs: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_int_pred` of each column of x (frames, columns), column j with its
+    own predict step ``coefs[:, j]`` (taps, columns): the same integers, in one pass."""
+    t = _Taps.get(x.shape[0])
+    e, o = x[0::2], x[1::2]
+    idx = pred_taps(x.shape[0], coefs.shape[0])
+    pred = np.einsum("ntc,tc->nc", e[idx], coefs)
+    d = o - ((pred + (1 << (precision - 1))) >> precision)
+    s = e + ((d[t.u[0]] + d[t.u[1]] + 2) >> 2) if d.shape[0] else e.copy()
+    return s, d
+
+
 def merge_int_pred(s: np.ndarray, d: np.ndarray, coefs: np.ndarray, precision: int) -> np.ndarray:
     """The inverse of :func:`split_int_pred`."""
     n = s.shape[0] + d.shape[0]
