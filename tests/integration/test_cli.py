@@ -211,14 +211,20 @@ def test_ctrl_c_on_the_caller_says_goodbye_and_listener_waits_again(tmp_path):
                 p.communicate()
 
 
-def test_demo_runs_and_reports(tmp_path):
+# The demo's correlation is the median over 0.2 s windows, each at its own delay. A fixed
+# buffer keeps one delay: losses (concealed) are all that lowers it. The adaptive buffer
+# (the default) also moves its delay by time-scaling while it learns the path in the
+# first seconds; in 1 run of 5-8 on a shared 2-core machine the 3 s call's median read
+# 0.85 (windows holding a move, and the moves themselves), so it is held to 0.8.
+@pytest.mark.parametrize(("buffer", "least"), [("auto", 0.8), ("40", 0.9)])
+def test_demo_runs_and_reports(tmp_path, buffer, least):
     report = tmp_path / "r.json"
     proc = rtai("demo", "--seconds", "3", "--out", str(tmp_path / "out"), "--report", str(report),
-                "--loss", "2", "--seed", "3", timeout=60)  # fmt: skip
+                "--loss", "2", "--seed", "3", "--buffer", buffer, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     r = json.loads(report.read_text())
     for side in ("caller", "listener"):
-        assert r[side]["correlation"] > 0.9
+        assert r[side]["correlation"] > least, (side, r[side])
         assert r[side]["lost"] > 0
         # Lost blocks are recovered (redundancy, FEC) or concealed, never silently skipped.
         assert r[side]["concealed"] + r[side]["recovered"] >= r[side]["lost"] - 20
