@@ -181,23 +181,23 @@ class Profile:
     label: str
     delay: Callable[[np.ndarray, np.random.Generator], np.ndarray]
     sender_ppm: float = 0.0
-    # True when late events start independently of everything before them (a Poisson
-    # process of onsets with independent sizes): a buffer learns nothing from the past
-    # about when the next comes (see bench/jitter.py, oracle_verdict).
-    memoryless: bool = False
+    # True when every packet's delay before it queues is an independent draw from one
+    # law (the queue then makes the delays depend on each other only through it): the
+    # best causal buffer is then computable (bench/_jitter_causal.py).
+    independent: bool = False
 
 
 PROFILES: dict[str, Profile] = {
     p.key: p
     for p in [
-        Profile("steady", "steady (0.5 ms jitter)", steady),
-        Profile("gauss5", "Gaussian jitter, 5 ms std", gauss(0.005)),
-        Profile("gauss20", "Gaussian jitter, 20 ms std", gauss(0.020)),
-        Profile("spikes", "Pareto delay spikes (1 per 4 s)", spikes, memoryless=True),
+        Profile("steady", "steady (0.5 ms jitter)", steady, independent=True),
+        Profile("gauss5", "Gaussian jitter, 5 ms std", gauss(0.005), independent=True),
+        Profile("gauss20", "Gaussian jitter, 20 ms std", gauss(0.020), independent=True),
+        Profile("spikes", "Pareto delay spikes (1 per 4 s)", spikes, independent=True),
         Profile("route", "route change: +40 ms for 10 s", route),
         Profile("wifi", "Wi-Fi bursts: 100-300 ms holds", wifi),
-        Profile("drift+", "sender clock +1000 ppm (fast)", gauss(0.002), 1000.0),
-        Profile("drift-", "sender clock -1000 ppm (slow)", gauss(0.002), -1000.0),
+        Profile("drift+", "sender clock +1000 ppm (fast)", gauss(0.002), 1000.0, True),
+        Profile("drift-", "sender clock -1000 ppm (slow)", gauss(0.002), -1000.0, True),
     ]
 }
 
