@@ -196,11 +196,14 @@ def test_registry_entry():
     assert info.timestamp_step(48000, 480) == 480
 
 
-def test_every_subframe_type_is_used_on_speech_and_decodes_exactly():
+def test_every_subframe_type_is_used_on_speech_and_decodes_exactly(monkeypatch):
     # Speech at 10 ms blocks takes every coding: constant (silence), polynomial,
-    # polynomial + lifting packet, and the block's own least-squares predict step.
+    # polynomial + lifting packet, and (when the encoder tries it) the block's own
+    # least-squares predict step.
     from rtai.audio.signals import speech
+    from rtai.codecs import lossless
 
+    monkeypatch.setattr(lossless, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     kinds = set()
     for i in range(x.size // 480):
@@ -211,10 +214,11 @@ def test_every_subframe_type_is_used_on_speech_and_decodes_exactly():
     assert kinds == {0, 1, 2, 3}
 
 
-def test_adaptive_coefficient_width_out_of_range_is_refused():
+def test_adaptive_coefficient_width_out_of_range_is_refused(monkeypatch):
     from rtai.audio.signals import speech
-    from rtai.codecs import rice
+    from rtai.codecs import lossless, rice
 
+    monkeypatch.setattr(lossless, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     for i in range(x.size // 480):
         payload = encode_ints(x[i * 480 : (i + 1) * 480, None], 16)
@@ -295,17 +299,19 @@ def test_cross_bit_on_a_mono_or_verbatim_packet_is_refused():
         decode_ints(bytes(payload), 128, 2)
 
 
-def test_two_fitted_predict_steps_are_used_on_speech_and_decode_exactly():
-    # From 480 frames the second split down the low band may get its own fitted step.
+def test_two_fitted_predict_steps_are_used_on_speech_and_decode_exactly(monkeypatch):
+    # From 480 frames the second split down the low band may get its own fitted step
+    # (the encoder tries fitted steps in mono blocks, when FITTED is set).
     from rtai.audio.signals import speech
     from rtai.codecs import lossless
 
+    monkeypatch.setattr(lossless, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     levels = set()
     for frames in (480, 960):
         for i in range(x.size // frames):
             block = x[i * frames : (i + 1) * frames]
-            planned = lossless._plan_coded(block, 16)[1]
+            planned = lossless._plan_coded(block, 16, mono=True)[1]
             if planned[0] != lossless.CONSTANT and planned[6] is not None:
                 levels.add(len(planned[6]))
             payload = encode_ints(block[:, None], 16)
@@ -373,12 +379,13 @@ def test_lifting_and_half_steps_are_used_at_128_frames():
     assert kinds == {False, True} and half
 
 
-@pytest.mark.parametrize("version", [0, 1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_payloads_of_other_versions_are_refused(version):
-    # 1: whole-step Rice sequences; 2: the lifting depth sent as itself, 1..3.
+    # 1: whole-step Rice sequences; 2: the lifting depth sent as itself, 1..3; 3: no
+    # fitted high-band step. Version 4 writes 0 in the header's 2-bit field.
     x = make_signal("tone", 128, 1, 16, 2)
     payload = bytearray(encode_ints(x, 16))
-    assert payload[0] >> 6 == 3
+    assert payload[0] >> 6 == 0
     payload[0] = (payload[0] & 0x3F) | (version << 6)
     with pytest.raises(CodecError):
         decode_ints(bytes(payload), 128, 1)
@@ -386,13 +393,17 @@ def test_payloads_of_other_versions_are_refused(version):
 
 @functools.lru_cache(maxsize=4)
 def _speech_plans(frames: int) -> list[tuple[np.ndarray, tuple]]:
-    """(block, plan) of each 16-bit mono block of a second of speech."""
+    """(block, plan) of each 16-bit mono block of a second of speech, fitted steps tried."""
     from rtai.audio.signals import speech
     from rtai.codecs import lossless
 
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     blocks = [x[i * frames : (i + 1) * frames] for i in range(x.size // frames)]
-    return [(b, lossless._plan_coded(b, 16, mono=True)[1]) for b in blocks]
+    fitted, lossless.FITTED = lossless.FITTED, True
+    try:
+        return [(b, lossless._plan_coded(b, 16, mono=True)[1]) for b in blocks]
+    finally:
+        lossless.FITTED = fitted
 
 
 @pytest.mark.parametrize("frames", [480, 960])
@@ -409,7 +420,7 @@ def test_depth_4_packets_and_fitted_steps_over_high_orders_decode_exactly(frames
         payload = encode_ints(block[:, None], 16)
         np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], block[:, None])
     assert (4, True, True) in seen  # depth 4, fitted, over order 2 or 3
-    assert (2, True, True) in seen
+    assert any(depth < 4 and fitted for depth, fitted, _ in seen)
 
 
 def test_depth_4_is_left_to_blocks_of_480_frames_and_more():
@@ -443,7 +454,12 @@ def test_corrupt_depth_4_payloads_never_crash(frames, data):
 
     deep = [b for b, p in _speech_plans(frames) if p[0] != lossless.CONSTANT and p[3] == 4]
     block = deep[data.draw(st.integers(0, len(deep) - 1))]
-    y = _flipped_decode(data, encode_ints(block[:, None], 16), frames, 1, flips=4, first=1)
+    fitted, lossless.FITTED = lossless.FITTED, data.draw(st.booleans())  # type 3 or 2
+    try:
+        payload = encode_ints(block[:, None], 16)
+    finally:
+        lossless.FITTED = fitted
+    y = _flipped_decode(data, payload, frames, 1, flips=4, first=1)
     if y is not None:
         assert y.min() >= -(1 << 15) and y.max() < 1 << 15
 
@@ -477,3 +493,46 @@ def test_the_handshake_offers_lossless_with_its_payload_version():
     for other in ("lossless/1", f"lossless/{VERSION + 1}"):
         with pytest.raises(CodecError):
             get_codec(other)
+
+
+@pytest.mark.parametrize("frames", [128, 480])
+def test_long_lifting_steps_code_tonal_and_speech_blocks_smaller(frames, monkeypatch):
+    # Version 4 lifts with the long interpolating steps of wavelet.LONG; the (9,7)-M
+    # steps of version 3 (BANK None) leave more of each band in the other.
+    from rtai.audio.signals import speech
+    from rtai.codecs import lossless
+
+    talk = np.rint(speech(48000, 0.5, 0) * 32767).astype(np.int64)
+    blocks = [make_signal("tonal", frames, 1, 16, seed) for seed in range(4)]
+    blocks += [talk[i : i + frames, None] for i in range(0, talk.size - frames, 4 * frames)]
+
+    def total() -> int:
+        size = 0
+        for b in blocks:
+            payload = encode_ints(b, 16)
+            np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], b)
+            size += len(payload)
+        return size
+
+    long_steps = total()
+    monkeypatch.setattr(lossless, "BANK", None)
+    assert long_steps < 0.995 * total()
+
+
+def test_stereo_blocks_leave_the_fitted_steps_out(monkeypatch):
+    # Over the long steps the fitted ones buy under 0.1 %: by default the encoder does
+    # not try them, and when FITTED is set only in mono blocks.
+    from rtai.codecs import lossless
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("fitted steps tried in a stereo block")
+
+    monkeypatch.setattr(lossless, "FITTED", True)
+    monkeypatch.setattr(lossless, "_adaptive_guesses", refuse)
+    for seed in range(3):
+        x = make_signal("tonal", 480, 2, 16, seed)
+        np.testing.assert_array_equal(decode_ints(encode_ints(x, 16), 480, 2)[0], x)
+    with pytest.raises(AssertionError, match="fitted"):
+        encode_ints(make_signal("tonal", 480, 1, 16, 0), 16)
+    monkeypatch.setattr(lossless, "FITTED", False)
+    encode_ints(make_signal("tonal", 480, 1, 16, 0), 16)  # not tried

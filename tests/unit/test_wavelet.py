@@ -121,3 +121,96 @@ def test_integer_split_matches_the_sample_by_sample_definition(n):
         np.testing.assert_array_equal(s[:, c], ref_s)
         np.testing.assert_array_equal(d[:, c], ref_d)
     np.testing.assert_array_equal(wavelet.merge_int(s, d), x)
+
+
+def _reference_bank_split(x: np.ndarray, bank: wavelet.Bank) -> tuple[np.ndarray, np.ndarray]:
+    """One integer lifting level with a bank's steps, sample by sample, as the module
+    docstring and :class:`wavelet.Bank` define it (indices clamped into each half)."""
+    e, o = [int(v) for v in x[0::2]], [int(v) for v in x[1::2]]
+    p, u, shift = bank.predict, bank.update, bank.shift
+
+    def at(seq: list[int], i: int) -> int:
+        return seq[min(max(i, 0), len(seq) - 1)]
+
+    d = [
+        o[m]
+        - ((sum(w * at(e, m - len(p) // 2 + 1 + j) for j, w in enumerate(p)) + (1 << (shift - 1)))
+           >> shift)
+        for m in range(len(o))
+    ]  # fmt: skip
+    s = [
+        e[k]
+        + (((sum(w * at(d, k - len(u) // 2 + j) for j, w in enumerate(u)) + (1 << shift))
+            >> (shift + 1)) if d else 0)
+        for k in range(len(e))
+    ]  # fmt: skip
+    return np.array(s, dtype=np.int64), np.array(d, dtype=np.int64)
+
+
+def test_lagrange_weights_are_the_deslauriers_dubuc_steps_and_sum_to_one():
+    assert wavelet.lagrange_midpoint(4, 4) == (-1, 9, 9, -1)
+    assert wavelet.lagrange_midpoint(2, 1) == (1, 1)  # the (9,7)-M update, halved
+    for w in (wavelet.LONG.predict, wavelet.LONG.update):
+        assert sum(w) == 1 << wavelet.LONG.shift and w == w[::-1] and w[0] != 0
+    x = np.full(480, 12345, dtype=np.int64)  # a constant: nothing in the high band
+    low, high = wavelet.split_int(x, wavelet.LONG)
+    assert not high.any() and (low == 12345).all()
+
+
+@pytest.mark.parametrize("n", list(range(1, 40)) + [127, 128, 255, 480])
+def test_bank_split_matches_the_sample_by_sample_definition(n):
+    x = np.random.default_rng(n).integers(-(2**20), 2**20, (n, 3))
+    s, d = wavelet.split_int(x, wavelet.LONG)  # columns at once, as the encoder does
+    for c in range(3):
+        ref_s, ref_d = _reference_bank_split(x[:, c], wavelet.LONG)
+        np.testing.assert_array_equal(s[:, c], ref_s)
+        np.testing.assert_array_equal(d[:, c], ref_d)
+        one_s, one_d = wavelet.split_int(x[:, c], wavelet.LONG)  # one column alone
+        np.testing.assert_array_equal(one_s, ref_s)
+        np.testing.assert_array_equal(one_d, ref_d)
+    np.testing.assert_array_equal(wavelet.merge_int(s, d, wavelet.LONG), x)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 1000), st.integers(0, 6), st.integers(0, 2**32 - 1))
+def test_bank_packet_is_exactly_reversible(n, depth, seed):
+    x = np.random.default_rng(seed).integers(-(2**30), 2**30, n)
+    bands = wavelet.packet_forward(x, depth, integer=True, bank=wavelet.LONG)
+    assert [b.size for b in bands] == wavelet.band_sizes(n, depth)
+    out = wavelet.packet_inverse(bands, n, depth, integer=True, bank=wavelet.LONG)
+    np.testing.assert_array_equal(out, x)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 1000), st.sampled_from([2, 8, 12]), st.integers(0, 2**32 - 1))
+def test_fitted_predict_step_with_the_bank_update_is_exactly_reversible(n, taps, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(2**25), 2**25, (n, 2))
+    coefs = rng.integers(-(2**12), 2**12, (taps, 2))
+    s, d = wavelet.split_int_pred_cols(x, coefs, 7, wavelet.LONG)
+    for j in range(2):
+        sj, dj = wavelet.split_int_pred(x[:, j], coefs[:, j], 7, wavelet.LONG)
+        np.testing.assert_array_equal(s[:, j], sj)
+        np.testing.assert_array_equal(d[:, j], dj)
+        np.testing.assert_array_equal(
+            wavelet.merge_int_pred(sj, dj, coefs[:, j], 7, wavelet.LONG), x[:, j]
+        )
+
+
+@pytest.mark.parametrize("freq", [0.05, 0.2, 0.3, 0.45])
+def test_the_long_bank_keeps_each_band_out_of_the_other(freq):
+    # A tone in one half of the spectrum: the long steps leave far less of it in the
+    # other band than the (9,7)-M ones (away from the block's ends).
+    t = np.arange(960)
+    x = np.rint(20000 * np.sin(2 * np.pi * freq * t)).astype(np.int64)
+    inside = slice(40, -40)
+
+    def leak(bank):
+        low, high = wavelet.split_int(x, bank)
+        wrong = high if freq < 0.25 else low - low.mean()
+        return float(np.mean(wrong[inside].astype(float) ** 2))
+
+    if abs(freq - 0.25) > 0.1:
+        assert leak(wavelet.LONG) < 0.05 * leak(None) + 1.0
+    else:  # near the crossover both leak; the long steps still less
+        assert leak(wavelet.LONG) < leak(None)

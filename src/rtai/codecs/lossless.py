@@ -24,23 +24,27 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    differences at the block start ("warm-up"), sent at one width. When it pays, an
    integer lifting wavelet packet of depth 1..4 (:mod:`rtai.dsp.wavelet`) then splits
    the residual into bands that get their own Rice parameters, which takes up much
-   of the spectral shape an LPC filter would. From 256 frames a packet whose first
-   split predicts each odd sample from its 8 (from 480 frames also 12) even neighbours,
-   the block's own least-squares coefficients, is tried too (symmetric: 4 or 6 sent,
-   over 2**7, as differences from the fixed (9,7)-M step), over polynomial orders
-   1..3 (on tonal, steeply low-pass material such as a piano the higher orders save
-   4 %); from 480 frames the second split down the low band
-   may get its own fitted step as well. An interpolating predictor, which unlike
-   LPC's needs no recursion to invert. Candidates are ranked by estimates (exact Rice
-   costs of two parameters per partition, every candidate of a kind in one NumPy
-   call; the fitted steps of every order solved as one batch) and the best are costed
-   exactly (the polynomial coding only when its estimate is within EXACT_MARGIN bits
-   of the lifting one). The search grows with the time a block has: lifting at depth
-   1..2 over the best order and the two below it from 128 frames; from 256 (128 in a
-   mono block) the two best lifting estimates costed exactly; from 256 depth 1..3 and
-   the fitted first step (a mono block: its three best estimates costed exactly);
-   from 480 depth 4 too, the two best fitted estimates of a stereo channel costed,
-   and in a mono block more candidates of each kind (fitted over orders 0..3).
+   of the spectral shape an LPC filter would. Its steps are long (``BANK``: the
+   20-tap Lagrange midpoint interpolator for both the predict and the update step),
+   close to an ideal half-band split: 0.2-6 % smaller packets than the (9,7)-M
+   steps of version 3. An interpolating predictor, which unlike LPC's needs no recursion
+   to invert. The format also has a packet whose first split predicts each odd
+   sample from its 8 or 12 even neighbours with the block's own least-squares
+   coefficients (symmetric: 4 or 6 sent, over 2**7, as differences from the (9,7)-M
+   predict step), and whose second split down the low band may get its own fitted
+   step as well; over the long fixed steps these buy under 0.1 %, so the encoder
+   tries them only when FITTED is set (then in mono blocks from 480 frames, over
+   polynomial orders 0..3).
+   Candidates are ranked by estimates (exact Rice costs of two parameters per
+   partition, every candidate of a kind in one NumPy call; the fitted steps of every
+   order solved as one batch) and the best are costed exactly (the polynomial coding
+   only when its estimate is within EXACT_MARGIN bits of the lifting one, or
+   EXACT_MARGIN_SHORT bits in a block under 256 frames). The
+   search grows with the time a block has: lifting at depth 1..2 over the best order
+   and the two below it from 128 frames; from 256 (128 in a mono block) the two best
+   lifting estimates costed exactly; from 256 depth 1..3; from 480 depth 4 too and,
+   in a mono block, more candidates of each kind (with FITTED, the three best fitted
+   estimates costed exactly).
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
@@ -64,7 +68,9 @@ from rtai.codecs.standalone import StandaloneDecoder
 from rtai.dsp import wavelet
 
 LOSSLESS_PAYLOAD_TYPE = 100
-VERSION = 3  # 2: Rice sequences with half-step parameters; 3: lifting depths 1..4
+VERSION = 4  # 2: Rice sequences with half-step parameters; 3: lifting depths 1..4;
+# 4: the longer lifting steps of wavelet.LONG
+HEADER_VERSION = VERSION & 3  # the header's 2-bit version field (0 for version 4)
 MAX_FIXED_ORDER = 4
 DEPTHS = (16, 24)
 CODEC_DEPTH = 24  # the float path always codes on the 24-bit grid
@@ -86,13 +92,21 @@ ORDER_BITS = 3
 WARMUP_WIDTH_BITS = 5
 LIFT_BITS = 2  # the depth less one
 LIFT_DEPTHS = (1, 2, 3, 4)
+BANK = wavelet.LONG  # the lifting steps: the 20-tap Lagrange midpoint interpolator for
+# predict and update (version 4; the (9,7)-M steps before: 0.2-6 % bigger packets)
 LIFT_FRAMES = 128  # from this block length on, the lifting stage is tried (at 128 frames
 # 1-2 % smaller packets than polynomial prediction alone, 10 % on tonal material)
 WIDE_FRAMES = 128  # and from this one on, over the best predictor order and two below
 EXACT_MARGIN = 20  # a polynomial coding is costed exactly only when its estimate is
 # within this many bits of the best lifting estimate (the estimates are that close: 6-11 %
 # of the coding time at 128 frames saved for < 0.01 % in size, 10 % at 480 for none)
-ADAPT_FRAMES = 256  # and from this one on, with the block's own first predict step too
+EXACT_MARGIN_SHORT = 8  # (and below LIFT_TRIES_FRAMES: the long lifting steps of version
+# 4 cost time, which this gives back at 128 frames, 5 % of a stereo block's, for 0.03 %)
+FITTED = False  # the encoder tries the block's own predict steps (type 3): over the long
+# steps of BANK they buy under 0.1 % (speech, mono, 480 frames; nothing on music) for
+# twice a mono block's coding time (over the (9,7)-M steps of version 3 they bought 2-6 %)
+ADAPT_FRAMES = 480  # (from this block length on, in mono blocks)
+ADAPT_STEREO = False  # (and in the channels of a stereo block: 0.03 % for 40 % more time)
 ADAPT_TAPS = (8, 12)  # taps of that predict step (even neighbours of each odd sample,
 # symmetric: one coefficient sent per pair mirrored about the sample); a bit says which
 ADAPT_WIDE_FRAMES = 480  # the encoder tries the 12 too from this block length on
@@ -281,24 +295,28 @@ def _adaptive_bands(r: np.ndarray, coefs: list, depth: int) -> list[np.ndarray] 
     """The packet bands of r whose first len(coefs) splits down the low-band chain use
     ``coefs`` as their predict steps; None if a low band grows past ADAPT_LIMIT."""
     if not coefs:
-        return wavelet.packet_forward(r, depth, integer=True)
-    s, d = wavelet.split_int_pred(r, _taps(coefs[0]), ADAPT_PRECISION)
+        return wavelet.packet_forward(r, depth, integer=True, bank=BANK)
+    s, d = wavelet.split_int_pred(r, _taps(coefs[0]), ADAPT_PRECISION, BANK)
     if s.size and int(np.abs(s).max()) >= ADAPT_LIMIT:
         return None
     low = _adaptive_bands(s, coefs[1:], depth - 1)
-    return None if low is None else low + wavelet.packet_forward(d, depth - 1, integer=True)[::-1]
+    return (
+        None
+        if low is None
+        else low + wavelet.packet_forward(d, depth - 1, integer=True, bank=BANK)[::-1]
+    )
 
 
 def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: list) -> np.ndarray:
     if not coefs:
-        return wavelet.packet_inverse(bands, m, depth, integer=True)
+        return wavelet.packet_inverse(bands, m, depth, integer=True, bank=BANK)
     ns, nd = (m + 1) // 2, m // 2
     count_s = len(wavelet.band_sizes(ns, depth - 1))
     s = _adaptive_inverse(bands[:count_s], ns, depth - 1, coefs[1:])
     if s.size and int(np.abs(s).max()) >= ADAPT_LIMIT:
         raise CodecError("corrupt lossless payload: a low band out of range")
-    d = wavelet.packet_inverse(bands[count_s:][::-1], nd, depth - 1, integer=True)
-    return wavelet.merge_int_pred(s, d, _taps(coefs[0]), ADAPT_PRECISION)
+    d = wavelet.packet_inverse(bands[count_s:][::-1], nd, depth - 1, integer=True, bank=BANK)
+    return wavelet.merge_int_pred(s, d, _taps(coefs[0]), ADAPT_PRECISION, BANK)
 
 
 def _plan_channel(
@@ -348,15 +366,15 @@ def _plan_channel(
     # Cut to a multiple of 2**depth, every band of a depth has one length, so each depth
     # is one split of all bands (columns) at once.
     m = (n - max(orders, default=0)) & -(1 << max(depths, default=0))
-    cols = np.stack([diffs[k][diffs[k].size - m :] for k in orders], axis=1) if orders else None
+    rows = np.stack([diffs[k][diffs[k].size - m :] for k in orders]) if orders else None
     owners = np.arange(len(orders))
     mats, tags = [], []
     for depth in depths:
         if m < wavelet.MIN_SPLIT << depth:
             break
-        cols = np.concatenate(wavelet.split_int(cols), axis=1)
+        rows = np.concatenate(wavelet.split_int_rows(rows, BANK))
         owners = np.concatenate([owners, owners])
-        mats.append(cols)
+        mats.append(rows.T)  # (a band per column, as _column_costs takes them)
         tags.append(owners + depth * len(orders))
     lifted = []
     if mats:
@@ -365,12 +383,13 @@ def _plan_channel(
             lifted += [(float(sums[depth * len(orders) + i]) * (n - k) / m + warm_bits[k], k,
                         depth) for i, k in enumerate(orders)]  # fmt: skip
     lifted.sort()
-    fitted = fitted and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
+    fitted = fitted and FITTED and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
+    fitted = fitted and (mono or ADAPT_STEREO)
     guesses = _adaptive_guesses(diffs, warm_bits, mono) if fitted else []
     adapt = guesses[0] if guesses else None
 
     def lifting(k: int, depth: int, best: tuple | None) -> tuple:
-        bands = wavelet.packet_forward(diffs[k], depth, integer=True)
+        bands = wavelet.packet_forward(diffs[k], depth, integer=True, bank=BANK)
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
         plan = rice.BoundsPlan(np.concatenate(bands), base, MIN_BAND_PART, half=HALF_STEPS)
         bits = plan.bits + warm_bits[k] + LIFT_BITS
@@ -391,7 +410,8 @@ def _plan_channel(
             return best if best is not None else polynomial(top)
         lift_tries = 2 if n >= (MONO_LIFT_TRIES_FRAMES if mono else LIFT_TRIES_FRAMES) else 1
         lifted = [c for c in lifted[:lift_tries] if c[0] < est[top]]
-        if not lifted or lifted[0][0] >= est[top] - EXACT_MARGIN:
+        margin = EXACT_MARGIN if n >= LIFT_TRIES_FRAMES else EXACT_MARGIN_SHORT
+        if not lifted or lifted[0][0] >= est[top] - margin:
             best = polynomial(top)
     else:  # the polynomial codings whose estimates come within EXACT_MARGIN of the others
         guess = min([g for g, _, _ in lifted[:1]] + [g[0] for g in guesses[:1]], default=1e30)
@@ -437,7 +457,7 @@ def _adaptive_guesses(diffs: list, warm_bits: list, mono: bool) -> list[tuple]:
             continue
         groups += [(orders[j], [fits[taps][j][0]], fits[taps][j][1]) for j in which]
         taps_cols = np.stack([_taps(fits[taps][j][0]) for j in which], axis=1)
-        s1, d1 = wavelet.split_int_pred_cols(ends[:, which], taps_cols, ADAPT_PRECISION)
+        s1, d1 = wavelet.split_int_pred_cols(ends[:, which], taps_cols, ADAPT_PRECISION, BANK)
         cols.append(np.stack([s1, d1], axis=2).reshape(s1.shape[0], 2 * len(which)))
     if not groups:
         return []
@@ -447,7 +467,7 @@ def _adaptive_guesses(diffs: list, warm_bits: list, mono: bool) -> list[tuple]:
     mats, tags = [], []
     for depth in depths:
         if depth > 1:
-            low, high = wavelet.split_int(mat)
+            low, high = wavelet.split_int(mat, BANK)
             split_mat = np.concatenate([low, high], axis=1)
             owners = np.concatenate([owners, owners])
             if depth == 2 and max_levels > 1:
@@ -464,7 +484,7 @@ def _adaptive_guesses(diffs: list, warm_bits: list, mono: bool) -> list[tuple]:
                     if which:
                         taps_cols = np.stack([_taps(fits[taps][g][0]) for g in which], axis=1)
                         lows = mat[:, [2 * g for g in which]]
-                        s2, d2 = wavelet.split_int_pred_cols(lows, taps_cols, ADAPT_PRECISION)
+                        s2, d2 = wavelet.split_int_pred_cols(lows, taps_cols, ADAPT_PRECISION, BANK)
                         split2.update((g, (s2[:, i], d2[:, i])) for i, g in enumerate(which))
                 for g in sorted(split2):
                     k, coefs, bits = groups[g]
@@ -767,7 +787,7 @@ def _unstereo(a: np.ndarray, b: np.ndarray, mode: int) -> tuple[np.ndarray, np.n
 
 def _header(depth: int, mode: int, verbatim: bool, channels: int, cross: bool = False) -> int:
     return (
-        (VERSION << 6)
+        (HEADER_VERSION << 6)
         | ((depth == 24) << 5)
         | (mode << 3)
         | (verbatim << 2)
@@ -863,7 +883,7 @@ def decode_ints(payload: bytes, frames: int, channels: int) -> tuple[np.ndarray,
     if not payload:
         raise CodecError("empty lossless payload")
     head = payload[0]
-    if head >> 6 != VERSION:
+    if head >> 6 != HEADER_VERSION:
         raise CodecError(f"not an rtai lossless payload (header byte {head:#04x})")
     depth = 24 if head >> 5 & 1 else 16
     mode = head >> 3 & 3
