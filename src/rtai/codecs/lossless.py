@@ -388,8 +388,18 @@ def _plan_channel(
     guesses = _adaptive_guesses(diffs, warm_bits, mono) if fitted else []
     adapt = guesses[0] if guesses else None
 
+    halves: dict[int, tuple] = {}  # the first split of each order's residual (shared by
+    # the depths of one order that are costed exactly)
+
     def lifting(k: int, depth: int, best: tuple | None) -> tuple:
-        bands = wavelet.packet_forward(diffs[k], depth, integer=True, bank=BANK)
+        if diffs[k].size < wavelet.MIN_SPLIT:
+            bands = wavelet.packet_forward(diffs[k], depth, integer=True, bank=BANK)
+        else:  # as packet_forward: the low half's bands, then the high half's reversed
+            if k not in halves:
+                halves[k] = wavelet.split_int(diffs[k], BANK)
+            s, d = halves[k]
+            bands = wavelet.packet_forward(s, depth - 1, integer=True, bank=BANK)
+            bands += wavelet.packet_forward(d, depth - 1, integer=True, bank=BANK)[::-1]
         base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
         plan = rice.BoundsPlan(np.concatenate(bands), base, MIN_BAND_PART, half=HALF_STEPS)
         bits = plan.bits + warm_bits[k] + LIFT_BITS

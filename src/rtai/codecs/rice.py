@@ -95,13 +95,22 @@ class BitWriter:
         self._widths: list[np.ndarray] = []
         self._pending_values: list[int] = []  # scalar fields since the last array
         self._pending_widths: list[int] = []
-        self.bits = 0
+        self._bits = 0  # the bits of the fields written, but those of _uncounted
+        self._uncounted: list[np.ndarray] = []  # width arrays (summed when asked: once)
+
+    @property
+    def bits(self) -> int:
+        """The bits written so far."""
+        if self._uncounted:
+            self._bits += int(np.concatenate(self._uncounted).sum())
+            self._uncounted = []
+        return self._bits
 
     def write(self, value: int, width: int) -> None:
         """One unsigned field; ``value`` must fit in ``width`` bits."""
         self._pending_values.append(value)
         self._pending_widths.append(width)
-        self.bits += width
+        self._bits += width
 
     def write_signed(self, value: int, width: int) -> None:
         """One two's-complement field of ``width`` bits."""
@@ -125,7 +134,7 @@ class BitWriter:
                 raise ValueError("one width per value")
         self._values.append(values)
         self._widths.append(widths)
-        self.bits += int(widths.sum())
+        self._uncounted.append(widths)
 
     def to_bytes(self) -> bytes:
         """The fields, most significant bit first, zero-padded to whole bytes."""
@@ -139,14 +148,21 @@ class BitWriter:
         total = int(widths.sum())
         if total == 0:
             return b""
-        starts = np.cumsum(widths) - widths
-        rep_values = np.repeat(values, widths)
-        rep_widths = np.repeat(widths, widths)
-        within = np.arange(total, dtype=np.int64) - np.repeat(starts, widths)
-        shift = rep_widths - 1 - within  # bit index inside its field, from the top
-        bits = (rep_values >> np.minimum(shift, 63).astype(np.uint64)) & np.uint64(1)
-        bits[shift > 63] = 0
-        return np.packbits(bits.astype(np.uint8)).tobytes()
+        # Each field is a 64-bit value (only its low ``width`` bits: a wider field's top
+        # bits are zeros) ending at bit ``end``: it falls in the big-endian 64-bit word
+        # holding bit end - 1 and the word before it. Fields share no bits, so adding
+        # every part into its word is the same as setting its bits.
+        short = widths < 64
+        low = (np.uint64(1) << np.minimum(widths, 63).astype(np.uint64)) - np.uint64(1)
+        values = values & np.where(short, low, np.uint64(0xFFFFFFFFFFFFFFFF))
+        end = np.cumsum(widths)
+        word = (end - 1) >> 6
+        used = (((end - 1) & 63) + 1).astype(np.uint64)  # bits of the field in that word
+        words = np.zeros(int(word[-1]) + 2, dtype=np.uint64)  # words[0]: before the first
+        np.add.at(words, word + 1, values << (np.uint64(64) - used))
+        spill = used < 64  # the rest, in the word before (zero where the top bits are)
+        np.add.at(words, word[spill], values[spill] >> used[spill])
+        return words[1:].astype(">u8").tobytes()[: (total + 7) >> 3]
 
 
 class BitReader:
@@ -154,6 +170,7 @@ class BitReader:
 
     def __init__(self, payload: bytes, start_byte: int = 0) -> None:
         self._bytes = np.frombuffer(payload, dtype=np.uint8)[start_byte:]
+        self._raw = self._bytes.tobytes()  # (for single fields: int.from_bytes)
         self.bits = np.unpackbits(self._bytes)
         self.pos = 0
         self.end = self.bits.size
@@ -167,11 +184,13 @@ class BitReader:
     def read(self, width: int) -> int:
         """One unsigned field of ``width`` bits (at most 63)."""
         self._need(width)
-        value = 0
-        for b in self.bits[self.pos : self.pos + width].tolist():
-            value = (value << 1) | b
+        if width <= 0:
+            return 0
+        first, skip = self.pos >> 3, self.pos & 7  # the bytes holding the field, as one int
+        count = (skip + width + 7) >> 3
+        chunk = int.from_bytes(self._raw[first : first + count], "big")
         self.pos += width
-        return value
+        return (chunk >> (8 * count - skip - width)) & ((1 << width) - 1)
 
     def read_signed(self, width: int) -> int:
         value = self.read(width)
@@ -252,13 +271,18 @@ def _bit_lengths(values: np.ndarray) -> np.ndarray:
 
 
 class _Costs:
-    """Prefix sums of each candidate parameter's bits per value, shared by all partition
-    orders: ``(u >> k) + k + 1`` for Rice parameter k and, with ``half``, also
+    """Sums over partitions of each candidate parameter's bits per value, shared by all
+    partition orders: ``(u >> k) + k + 1`` for Rice parameter k and, with ``half``, also
     ``(u >> k) + k + [u < 2**k] + [u < 2**(k + 1)]`` for the half step 2k + 1.
 
     The best k of a partition sits near log2 of its mean; the candidates span the
     smallest to the largest mean over partitions of 16 values, with the margins of
-    K_RANGE (K_RANGE_HALF) either side."""
+    K_RANGE (K_RANGE_HALF) either side. The per-value bits are not kept: a partition's
+    sum is that of ``u >> k`` plus its count times the constant (and, for a half step,
+    the number of its values with quotient 0 and of those with quotient at most 1), all
+    exact integers."""
+
+    _params: dict[tuple[int, int, bool], np.ndarray] = {}  # (lo, hi, half) -> parameters
 
     def __init__(self, u: np.ndarray, half: bool = False) -> None:
         self.u = u
@@ -268,25 +292,57 @@ class _Costs:
         if n:
             parts = max(1, min(1 << MAX_ORDER, n // 16))
             bounds = partition_bounds(n, (parts.bit_length() - 1))
-            csum = np.concatenate([[0.0], np.cumsum(u, dtype=np.float64)])
-            means = _gaps(csum[bounds]) / np.maximum(_gaps(bounds), 1)
+            # (exact integer sums: the partitions hold at least one value each)
+            sums = np.add.reduceat(u, bounds[:-1]).astype(np.float64)
+            means = sums / np.maximum(_gaps(bounds), 1)
             below, above = K_RANGE_HALF if half else K_RANGE
             lo = max(0, int(np.log2(means.min() + 1.0)) - below)
             hi = min(MAX_K, int(np.log2(means.max() + 1.0)) + above)
         else:
             lo, hi = 0, 0
         self.ks = ks = np.arange(lo, hi + 1, dtype=np.uint64)
-        shifted = u[None, :] >> ks[:, None]  # (K, n)
-        if half:  # rows in parameter order: k = lo, half step, k = lo + 1, ...
+        self._shifted = u[None, :] >> ks[:, None]  # (K, n)
+        key = (lo, hi, half)
+        params = _Costs._params.get(key)
+        if params is None:  # rows in parameter order: k = lo, half step, k = lo + 1, ...
+            if half:
+                params = np.repeat(2 * ks.astype(np.int64), 2) + np.tile([0, 1], ks.size)
+            else:
+                params = ks.astype(np.int64)
+            params.setflags(write=False)
+            _Costs._params[key] = params
+        self.params = params
+
+    def part_sums(self, bounds: np.ndarray) -> np.ndarray:
+        """The bits of each candidate parameter (a row, in the order of ``params``) over
+        each partition (a column; start indices ``bounds[:-1]``, then n), as float64."""
+        shifted, ks = self._shifted, self.ks
+        counts = _gaps(bounds).astype(np.uint64)
+        if shifted.shape[1] == 0 or not counts.all():  # empty partitions: prefix sums
+            return self._prefix_sums(bounds)
+        starts = bounds[:-1]
+        plain = np.add.reduceat(shifted, starts, axis=1)  # (K, parts): sums of u >> k
+        if not self.half:
+            return (plain + (ks + np.uint64(1))[:, None] * counts).astype(np.float64)
+        flat = shifted + (shifted == 0) + (shifted <= 1)
+        out = np.empty((2 * ks.size, counts.size), dtype=np.float64)
+        out[0::2] = plain + (ks + np.uint64(1))[:, None] * counts
+        out[1::2] = np.add.reduceat(flat, starts, axis=1) + ks[:, None] * counts
+        return out
+
+    def _prefix_sums(self, bounds: np.ndarray) -> np.ndarray:
+        """:meth:`part_sums` through prefix sums of every value's bits (any bounds)."""
+        shifted, ks = self._shifted, self.ks
+        n = shifted.shape[1]
+        if self.half:
             bits = np.empty((2 * ks.size, n), dtype=np.uint64)
             bits[0::2] = shifted + (ks[:, None] + np.uint64(1))
             bits[1::2] = shifted + ks[:, None] + (shifted == 0) + (shifted <= 1)
-            self.params = np.repeat(2 * ks.astype(np.int64), 2) + np.tile([0, 1], ks.size)
         else:
             bits = shifted + (ks[:, None] + np.uint64(1))
-            self.params = ks.astype(np.int64)
-        self.csum = np.zeros((bits.shape[0], n + 1), dtype=np.uint64)
-        np.cumsum(bits, axis=1, dtype=np.uint64, out=self.csum[:, 1:])
+        csum = np.zeros((bits.shape[0], n + 1), dtype=np.uint64)
+        np.cumsum(bits, axis=1, dtype=np.uint64, out=csum[:, 1:])
+        return (csum[:, bounds[1:]] - csum[:, bounds[:-1]]).astype(np.float64)
 
     def table(self, order: int) -> tuple[np.ndarray, np.ndarray]:
         """(best cost per partition, its parameter) for one partition order; parameter
@@ -297,7 +353,7 @@ class _Costs:
         """The same for explicit partition bounds (start indices, then n)."""
         u = self.u
         counts = _gaps(bounds).astype(np.float64)
-        rice = (self.csum[:, bounds[1:]] - self.csum[:, bounds[:-1]]).astype(np.float64)
+        rice = self.part_sums(bounds)
         best_row = np.argmin(rice, axis=0)
         best = rice[best_row, np.arange(counts.size)] + PARAM_COST
         best_k = self.params[best_row]
@@ -328,33 +384,62 @@ def _pick_levels(
     its cheapest parameter, or the escape when fixed width is cheaper. Parameters count
     PARAM_COST bits each, or with half steps exactly what :func:`_write_param` writes.
     All levels are costed in one pass over their columns laid side by side."""
-    qs, cs, ts = [quot], [counts], [tops]
-    for _ in range(levels - 1):
-        qs.append(qs[-1].reshape(quot.shape[0], -1, 2).sum(axis=2))
-        cs.append(cs[-1].reshape(-1, 2).sum(axis=1))
-        ts.append(ts[-1].reshape(-1, 2).max(axis=1))
-    quot, counts, tops = np.concatenate(qs, axis=1), np.concatenate(cs), np.concatenate(ts)
-    sizes = [c.size for c in cs]
-    starts = np.cumsum([0] + sizes[:-1])
-    rows = quot.argmin(axis=0)
-    best = quot[rows, np.arange(counts.size)]
-    widths = _bit_lengths(tops)
-    escape = counts * widths + WIDTH_BITS
+    parts = counts.size
+    layout = _LEVELS.get((parts, levels))
+    if layout is None:
+        layout = _LEVELS[(parts, levels)] = _levels_layout(parts, levels)
+    sizes, starts, spans, total = layout
+    # Every level's columns in one array: a level's partition is the union of two
+    # neighbours of the level before (sums of integers: exact in float64).
+    q = np.empty((quot.shape[0], total))
+    cnt = np.empty(total)
+    top = np.empty(total, dtype=np.uint64)
+    q[:, :parts], cnt[:parts], top[:parts] = quot, counts, tops
+    for a, b, c in spans:
+        np.add(q[:, a:b:2], q[:, a + 1 : b : 2], out=q[:, b:c])
+        np.add(cnt[a:b:2], cnt[a + 1 : b : 2], out=cnt[b:c])
+        np.maximum(top[a:b:2], top[a + 1 : b : 2], out=top[b:c])
+    rows = q.argmin(axis=0)
+    best = q.min(axis=0)
+    widths = _bit_lengths(top)
+    escape = cnt * widths + WIDTH_BITS
     escape[widths >= 1 << WIDTH_BITS] = np.inf
     params = np.where(escape < best, costs.escape, costs.params[rows])
     bits = np.add.reduceat(np.minimum(best, escape), starts)
     if costs.half:
+        step = np.empty(total)
         d = params[1:] - params[:-1]
-        step = np.zeros(counts.size)
-        step[1:] = 2 * np.abs(d) - (d < 0) + 1
+        np.subtract(2 * np.abs(d), d < 0, out=step[1:])
+        step[1:] += 1
         step[starts] = HALF_PARAM_BITS  # each level's first parameter is sent whole
         bits += np.add.reduceat(step, starts)
     else:
-        bits += PARAM_COST * np.array(sizes, dtype=np.float64)
+        bits += PARAM_COST * sizes.astype(np.float64)
     return [
         (int(b), params[i : i + size])
-        for b, i, size in zip(bits.tolist(), starts.tolist(), sizes, strict=True)
+        for b, i, size in zip(bits.tolist(), starts.tolist(), sizes.tolist(), strict=True)
     ]
+
+
+_LEVELS: dict[tuple[int, int], tuple] = {}  # (partitions, levels) -> _levels_layout
+
+
+def _levels_layout(parts: int, levels: int) -> tuple[np.ndarray, np.ndarray, list, int]:
+    """(partitions of each level, where each level's columns start, (start of a level,
+    of the next, of the one after) for each merge, all columns) for :func:`_pick_levels`;
+    cached."""
+    sizes = [parts]
+    for _ in range(levels - 1):
+        sizes.append(sizes[-1] // 2)
+    starts = [0]
+    for size in sizes:
+        starts.append(starts[-1] + size)
+    spans = list(zip(starts[:-2], starts[1:-1], starts[2:], strict=True))
+    sizes_a = np.array(sizes, dtype=np.int64)
+    starts_a = np.array(starts[:-1], dtype=np.int64)
+    for arr in (sizes_a, starts_a):
+        arr.setflags(write=False)
+    return sizes_a, starts_a, spans, starts[-1]
 
 
 def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int, np.ndarray]:
@@ -366,7 +451,7 @@ def _choose(costs: _Costs, max_order: int, min_partition: int) -> tuple[int, int
         top += 1
     u = costs.u
     bounds = partition_bounds(n, top)
-    quot = (costs.csum[:, bounds[1:]] - costs.csum[:, bounds[:-1]]).astype(np.float64)
+    quot = costs.part_sums(bounds)
     counts = _gaps(bounds).astype(np.float64)
     tops = np.maximum.reduceat(u, bounds[:-1]) if n else np.zeros(counts.size, np.uint64)
     best_bits, best_order, best_params = None, 0, np.zeros(1, dtype=np.int64)
@@ -394,7 +479,7 @@ def estimate_parts(u: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     counts = lengths.astype(np.float64)
     sums = np.add.reduceat(u, bounds[:-1], axis=1).astype(np.float64)
     mean = sums / np.maximum(counts, 1.0)
-    k0 = np.clip(np.floor(np.log2(mean * 0.69 + 1e-9)), 0, MAX_K - 1)
+    k0 = np.minimum(np.maximum(np.floor(np.log2(mean * 0.69 + 1e-9)), 0.0), MAX_K - 1.0)
     q = u >> np.repeat(k0.astype(np.uint64), lengths, axis=1)
     bits0 = np.add.reduceat(q, bounds[:-1], axis=1).astype(np.float64) + counts * (k0 + 1.0)
     q >>= np.uint64(1)
@@ -402,13 +487,25 @@ def estimate_parts(u: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return np.minimum(bits0, bits1) + PARAM_COST
 
 
+_SPLITS: dict[tuple[bytes, int], np.ndarray] = {}  # split_bounds, by (base, split)
+
+
 def split_bounds(base: np.ndarray, split: int) -> np.ndarray:
-    """Each partition of ``base`` cut into 2**split near-equal parts."""
+    """Each partition of ``base`` cut into 2**split near-equal parts (read-only: cached,
+    since a codec's blocks repeat their band layouts)."""
     base = np.asarray(base, dtype=np.int64)
-    parts = 1 << split
-    starts, lengths = base[:-1], _gaps(base)
-    inner = starts[:, None] + (np.arange(parts)[None, :] * lengths[:, None]) // parts
-    return np.concatenate([inner.ravel(), base[-1:]])
+    key = (base.tobytes(), split)
+    out = _SPLITS.get(key)
+    if out is None:
+        parts = 1 << split
+        starts, lengths = base[:-1], _gaps(base)
+        inner = starts[:, None] + (np.arange(parts)[None, :] * lengths[:, None]) // parts
+        out = np.concatenate([inner.ravel(), base[-1:]])
+        out.setflags(write=False)
+        if len(_SPLITS) >= 4096:
+            _SPLITS.clear()
+        _SPLITS[key] = out
+    return out
 
 
 SPLIT_BITS = 2
@@ -431,7 +528,7 @@ class BoundsPlan:
         # band), so every split is costed from the finest one, merging pairs.
         bounds = split_bounds(self.base, top)
         u = costs.u
-        quot = (costs.csum[:, bounds[1:]] - costs.csum[:, bounds[:-1]]).astype(np.float64)
+        quot = costs.part_sums(bounds)
         counts = _gaps(bounds).astype(np.float64)
         tops = np.maximum.reduceat(u, bounds[:-1]) if u.size else np.zeros(counts.size, np.uint64)
         best = None
@@ -495,11 +592,33 @@ def _write_body(
     w: BitWriter, u: np.ndarray, bounds: np.ndarray, params: np.ndarray, half: bool = False
 ) -> None:
     escape = HALF_ESCAPE if half else ESCAPE
+    plist = params.tolist()
+    if escape not in plist and plist:  # (the usual case) no width fields between them:
+        # the parameters as one run of fields, and each partition's widths by repetition
+        w.write(plist[0], HALF_PARAM_BITS if half else PARAM_BITS)
+        d = params[1:] - params[:-1]
+        w.write_array(np.ones(d.size, dtype=np.uint64), 2 * np.abs(d) - (d < 0) + 1)
+        counts = _gaps(bounds)
+        if not half:
+            low_widths = np.repeat(params, counts)
+            shifts = low_widths.astype(np.uint64)
+            w.write_array(u & ((np.uint64(1) << shifts) - np.uint64(1)), low_widths)
+            w.write_array(np.ones(u.size, dtype=np.uint64), (u >> shifts).astype(np.int64) + 1)
+            return
+        low_widths = np.repeat(params >> 1, counts)
+        steps = np.repeat(params & 1, counts)
+        t = (u >> low_widths.astype(np.uint64)).astype(np.int64)
+        doubled = (steps == 1) & (t <= 1)  # in the first bucket: k + 1 low bits
+        w.write_array(np.ones(u.size, dtype=np.uint64), np.where(doubled, 0, t - steps) + 1)
+        low_widths += doubled
+        mask = (np.uint64(1) << low_widths.astype(np.uint64)) - np.uint64(1)
+        w.write_array(u & mask, low_widths)
+        return
     low_widths = np.empty(u.size, dtype=np.int64)
     steps = np.zeros(u.size, dtype=np.int64)  # 1 where a half step doubles the first bucket
     unary = np.ones(u.size, dtype=bool)
     last = None
-    for p, k in enumerate(params.tolist()):
+    for p, k in enumerate(plist):
         lo, hi = int(bounds[p]), int(bounds[p + 1])
         _write_param(w, k, last, half)
         last = k
