@@ -83,6 +83,7 @@ class Model:
     j: np.ndarray  # (S,) packets in hand
     cost_delay: np.ndarray  # (A, S) delay cost of each move
     cost_lost: np.ndarray  # (A, S) lost blocks of each move (0 or 1)
+    moves: tuple  # (kind, delta in grid steps) of each move, in the order of the arrays
     trans: list  # per move, the (S, S) transition matrix (scipy CSR)
     ok: np.ndarray  # (A, S) move allowed
 
@@ -192,7 +193,7 @@ def build(
         trans.append(
             sparse.csr_matrix((p_a[keep], (rows[keep], n_a[keep])), shape=(n_states, n_states))
         )
-    return Model(g, block, slew, phase, d, j, cost_delay, cost_lost, trans, ok)
+    return Model(g, block, slew, phase, d, j, cost_delay, cost_lost, tuple(moves), trans, ok)
 
 
 def _q(m: Model, base: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -253,10 +254,6 @@ def replay(m: Model, moves: np.ndarray, delay_ms: np.ndarray, start_ms: int) -> 
     j_lo, j_hi = int(m.j.min()), int(m.j.max())
     width = j_hi - j_lo + 1
     block = m.block
-    # Move table: kind and slew per move index, in build()'s order.
-    s = m.slew
-    kinds = ["play"] * (2 * s + 1) + ["drop"] * (2 * s + 1) + ["wait"] * (2 * s + 1) + ["skip"]
-    slews = list(range(-s, s + 1)) * 3 + [0]
     n, d = 0, int(start_ms) // g
     delay_sum = 0.0
     played, lost = 0, 0.0
@@ -276,7 +273,7 @@ def replay(m: Model, moves: np.ndarray, delay_ms: np.ndarray, start_ms: int) -> 
             j = i + 1
         j = min(max(j, j_lo), j_hi)
         a = int(moves[d * width + (j - j_lo)])
-        kind, sl = kinds[a], slews[a]
+        kind, sl = m.moves[a]
         if kind == "play":
             delay_sum += d * g
             played += 1

@@ -92,9 +92,8 @@ def test_a_network_without_jitter_needs_only_the_first_tick():
 
 def test_concealment_counts_audio_and_lost_packets():
     m = jc.build(np.array([0.5, 0.5]), BLOCK_MS, SLEW_MS, PHASE_MS)
-    kinds = ["play"] * 5 + ["drop"] * 5 + ["wait"] * 5 + ["skip"]
-    slews = list(range(-2, 3)) * 3 + [0]
-    for a, (kind, s) in enumerate(zip(kinds, slews, strict=True)):
+    assert sorted({kind for kind, _ in m.moves}) == ["drop", "play", "skip", "wait"]
+    for a, (kind, s) in enumerate(m.moves):
         lost = m.cost_lost[a][m.ok[a]]
         if kind == "play":
             assert np.all(lost == 0)
