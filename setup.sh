@@ -18,11 +18,11 @@ esac
 packages=(libportaudio2 libsndfile1 libopus0 espeak-ng sox python3 python3-venv python3-pip)
 # The test suite's audio server, and GStreamer as a reference receiver for benchmarks;
 # ffmpeg and jacktrip are the third-party peers of the interoperability system tests;
-# flac is the lossless reference of bench/codecs.py, and FluidSynth with the Fluid R3
+# flac and wavpack are the lossless references of bench/codecs.py, and FluidSynth with the Fluid R3
 # SoundFont plays its music on recorded instruments (also a system test's material).
 [ "$what" = test ] && packages+=(jackd2 libjack-jackd2-0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gcc python3-dev
-  ffmpeg jacktrip flac fluidsynth fluid-soundfont-gm)
+  ffmpeg jacktrip flac wavpack fluidsynth fluid-soundfont-gm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -99,15 +99,17 @@ def deflate_planes(b: np.ndarray) -> int:
     return len(zlib.compress(raw[:, 1].tobytes() + raw[:, 0].tobytes(), 9))
 
 
-def flac_bytes(x: np.ndarray, n: int) -> int | None:
-    """Audio bytes of ``flac -8 -b n`` on x (metadata excluded), or None without flac."""
+def flac_bytes(x: np.ndarray, n: int | None) -> int | None:
+    """Audio bytes of ``flac -8 -b n`` on x (metadata excluded; n None: flac's own block
+    size), or None without flac."""
     if shutil.which("flac") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         wav, out = Path(tmp) / "in.wav", Path(tmp) / "out.flac"
         sf.write(wav, x, RATE, subtype="PCM_16")
+        size = [] if n is None else ["-b", str(n)]
         subprocess.run(
-            ["flac", "-s", "-f", "-8", "-b", str(n), "--no-padding", "--no-seektable",
+            ["flac", "-s", "-f", "-8", *size, "--no-padding", "--no-seektable",
              "-o", str(out), str(wav)],
             check=True,
         )  # fmt: skip
@@ -118,6 +120,22 @@ def flac_bytes(x: np.ndarray, n: int) -> int | None:
         pos += 4 + length
         if last:
             return len(data) - pos
+
+
+def wavpack_bytes(x: np.ndarray) -> int | None:
+    """Bytes of ``wavpack -hh -x6`` on x (its own half-second blocks, no stored RIFF
+    header), or None without wavpack."""
+    if shutil.which("wavpack") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, out = Path(tmp) / "in.wav", Path(tmp) / "out.wv"
+        sf.write(wav, x, RATE, subtype="PCM_16")
+        subprocess.run(
+            ["wavpack", "-q", "-y", "-r", "-hh", "-x6", "-o", str(out), str(wav)],
+            check=True,
+            capture_output=True,
+        )
+        return out.stat().st_size
 
 
 def lossless_run(blocks: list[np.ndarray]) -> tuple[int, float, float]:
@@ -239,6 +257,43 @@ def decorrelation_table(seconds: float, records: list[dict]) -> str:
               "+ fitted predict steps (option)", "rtai, whole-step Rice", "LPC-8 estimate",
               "FLAC -8"]  # fmt: skip
     return _common.markdown_table(header, rows, "llrrrrrr")
+
+
+def reference_table(seconds: float, records: list[dict]) -> str:
+    """Share of PCM of coders that need no packet to stand alone in 10 ms (long blocks that
+    adapt over thousands of samples) beside rtai's packets: how far the 60 % goal is from
+    what the material allows at all."""
+    rows, misses = [], []
+    for name, make in signals():
+        for channels in (1, 2):
+            x = make(seconds, channels)
+            pcm = x.size * 2
+            kind = "stereo" if channels == 2 else "mono"
+            cells = [name, kind]
+            for v in (flac_bytes(x, None), wavpack_bytes(x)):
+                cells.append("n/a" if v is None else f"{100 * v / pcm:.1f} %")
+            worst = max(
+                100 * r["bps"]["rtai lossless"] / 16
+                for r in records
+                if r["signal"] == name and r["channels"] == channels
+            )
+            if worst >= 60.0:
+                misses.append(f"{name} {kind} (rtai up to {worst:.1f} %; FLAC {cells[2]},"
+                              f" WavPack {cells[3]})")  # fmt: skip
+            for n in (480, 128):
+                rec = next(
+                    r for r in records
+                    if r["signal"] == name and r["channels"] == channels and r["block"] == n
+                )  # fmt: skip
+                cells.append(f"{100 * rec['bps']['rtai lossless'] / 16:.1f} %")
+            rows.append(cells)
+            print(" | ".join(cells), flush=True)
+    header = ["signal", "ch", "FLAC -8, 4096-frame blocks", "WavPack -hh -x6, 0.5 s blocks",
+              "rtai lossless, 480-frame packets", "rtai lossless, 128-frame packets"]  # fmt: skip
+    table = _common.markdown_table(header, rows, "llrrrr")
+    if not misses:
+        return table
+    return f"{table}\n\nWhere some rtai packet size misses 60 %: " + "; ".join(misses) + "."
 
 
 def stereo_table(seconds: float, records: list[dict]) -> str:
@@ -413,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     decor_md = decorrelation_table(seconds, records)
     print("stereo:")
     stereo_md = stereo_table(seconds, records)
+    print("long-block references:")
+    reference_md = reference_table(seconds, records)
     print("perceptual vs opus:")
     try:
         rq_md, recs = rate_quality(seconds)
@@ -422,11 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         plot(recs)
     summary = _goal_lines(records)
     flac_version = _common.tool_version(["flac", "--version"]) or "flac not installed"
+    wavpack_version = _common.tool_version(["wavpack", "--version"]) or "wavpack not installed"
     why = sm.missing()
     sampled_note = f" (Not run here: {why}.)" if why else ""
     body = f"""## Codecs: rtai lossless and perceptual
 
-Measured {stamp} on {_common.machine_line(info)}; {flac_version}.
+Measured {stamp} on {_common.machine_line(info)}; {flac_version}; {wavpack_version}.
 Reproduce from the repository root with `{_common.reproduce_command("bench/codecs.py", argv)}`.
 
 Material, {seconds:g} s of each, 48 kHz 16-bit, every block coded on its own, as one packet:
@@ -458,6 +516,15 @@ block's duration.
 {lossless_md}
 
 {summary}
+
+### Without the 10 ms packet: long-block coders on the same material (% of PCM)
+
+How small the material gets when no packet has to stand alone: FLAC -8 with its own
+4096-frame blocks (85 ms), and WavPack in its strongest mode (`-hh -x6`: its
+decorrelation filters adapt sample by sample through half-second blocks), on the whole
+file; beside them rtai lossless at its largest and smallest packets from the table above.
+
+{reference_md}
 
 ### Decorrelation: what prediction buys (mono, bits per sample)
 
