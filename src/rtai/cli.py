@@ -68,7 +68,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     g.add_argument(
         "--buffer-safety", choices=("low", "normal", "high"), default="normal",
-        help="auto buffer: how much concealment to allow (2 %%, 0.8 %%, 0.2 %% of the blocks)",
+        help="auto buffer: how much concealment to allow (2 %%, 0.7 %%, 0.2 %% of the blocks)",
     )  # fmt: skip
     g.add_argument("--buffer-min", type=float, default=0.0, metavar="MS", help="auto: floor (0)")
     g.add_argument(

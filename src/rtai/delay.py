@@ -20,14 +20,25 @@ concealed *blocks* charges a spike once, however many packets queued behind it (
 arrive in a burst, on time for the raised delay), where a quantile of the packets'
 delays would count every one of them.
 
+Early stretching: the playout stretches the audio it holds from the moment the next
+packet is overdue (:meth:`DelayManager.overdue_ms`: later than the short-term target
+plus ``OVERDUE_BLOCKS``), as in a FIFO network that announces a spike a whole playout
+delay before the packet is due. It measures what that gains (frames added per frame of
+audio stretched) and sets :attr:`DelayManager.stretch_gain`; a candidate holding
+``d`` ms then conceals only what a spike exceeds ``d + gain * (d - overdue point)`` by,
+so the target comes down by what the stretching covers.
+
 * Long term: each candidate's concealed blocks over the last ``LONG_BUCKETS`` seconds;
   the target is the smallest candidate that kept them within the safety budget
-  (``SAFETY_BUDGETS``: 2 %, 0.8 %, 0.2 % of the packets for low, normal, high).
+  (``SAFETY_BUDGETS``: 2 %, 0.7 %, 0.2 % of the packets for low, normal, high; on
+  heavy-tailed spikes the concealment reached is above the budget, as the window learns
+  of the largest spikes only when they come).
 * Short term: each candidate's late *events* with a memory of about 100 packets; more
   than ``SHORT_BUDGET`` of them means the delay has stepped up (a route change), and the
   target follows at once. A lone spike is one event and does not trigger it; the
-  long-term candidates are held no lower than the short-term target, so a step is
-  charged once and not for every packet that was late while it lasted.
+  long-term candidates are held no lower than a stricter short-term target
+  (``SHORT_HOLD``), so a step is charged once and not for every packet that was late
+  while it lasted.
 
 The target is the larger of the two plus ``TAKE_MARGIN_MS``. It grows at once and
 comes down at most ``shrink_ms_per_s``; a rough patch leaves the window after
@@ -43,10 +54,12 @@ import numpy as np
 
 from rtai.rtp.seq import ts_diff
 
-SAFETY_BUDGETS = {"low": 0.02, "normal": 0.008, "high": 0.002}  # concealed blocks per packet
+SAFETY_BUDGETS = {"low": 0.02, "normal": 0.007, "high": 0.002}  # concealed blocks per packet
 TAKE_MARGIN_MS = 1.5  # added to the chosen candidate (the playout phase is not exact)
 SHORT_BUDGET = 0.03  # the same over the last second or so: reacts to a step at once
-LONG_BUCKETS = 20  # seconds of history for the long-term statistics
+SHORT_HOLD = 0.015  # the same, stricter: the floor the long-term candidates are held at
+OVERDUE_BLOCKS = 1.0  # a packet this many blocks past its usual arrival is overdue
+LONG_BUCKETS = 30  # seconds of history for the long-term statistics
 FORGET_SHORT = 1.0 - 1.0 / 100.0  # per packet
 RECOVER_RATE = 0.2  # how fast a simulated buffer sheds delay after a late packet (ms/ms)
 CANDIDATE_STEP_MS = 1.0
@@ -157,6 +170,7 @@ class DelayManager:
         self._held_short = self._cand_ms.copy()
         self._held_long = self._cand_ms.copy()
         self._short_ms = 0.0
+        self._short_hold_ms = 0.0
         # Long term: concealed blocks per candidate in one-second buckets over the window
         # (a ring), and their running sum; so a rough patch is forgotten in bounded time.
         self._buckets = np.zeros((LONG_BUCKETS, self._cand_ms.size))
@@ -172,6 +186,9 @@ class DelayManager:
         self._last_update_s: float | None = None
         self.last_relative_ms = 0.0
         self.margin_ms = TAKE_MARGIN_MS
+        # Frames the playout adds by stretching per frame played while a packet is
+        # overdue (measured there, see PlayoutEngine); the candidates assume it.
+        self.stretch_gain = 0.0
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -208,12 +225,18 @@ class DelayManager:
         self._count_short = self._count_short * FORGET_SHORT + 1.0
         self._held_short = np.maximum(held, rel_ms)
         # Long term: concealed blocks of each candidate, which is held no lower than the
-        # short-term target as the real buffer is (so a step is charged once).
+        # short-term target as the real buffer is (so a step is charged once; at the
+        # stricter SHORT_HOLD, so the jitter inside a step is not charged block by block).
         held = np.maximum(self._cand_ms, self._held_long - recover_ms)
-        held = np.maximum(held, self._short_ms)
+        held = np.maximum(held, self._short_hold_ms)
         # A late packet conceals the blocks it missed, then plays: that buffer's delay
         # is now the packet's (the packets queued behind it are on time).
-        late_blocks = np.ceil(np.maximum(0.0, rel_ms - held) / block_ms - 1e-9)
+        # The playout stretches the audio in hand from the moment a packet is overdue
+        # (see overdue_ms), at the gain it measured: a candidate holding ``held`` ms
+        # reaches that much further before it has to conceal.
+        overdue_ms = self._short_ms + OVERDUE_BLOCKS * block_ms
+        reach = held + self.stretch_gain * np.maximum(0.0, held - overdue_ms)
+        late_blocks = np.ceil(np.maximum(0.0, rel_ms - reach) / block_ms - 1e-9)
         self._held_long = np.maximum(held, rel_ms)
         bucket = math.floor(sender_s)
         if self._bucket is None:
@@ -237,6 +260,7 @@ class DelayManager:
         self._cost_long += late_blocks
         self._count_long += 1.0
         self._short_ms = self._lowest_within(self._cost_short, self._count_short, SHORT_BUDGET)
+        self._short_hold_ms = self._lowest_within(self._cost_short, self._count_short, SHORT_HOLD)
 
     def _lowest_within(self, cost: np.ndarray, count: float, budget: float) -> float:
         ok = cost <= budget * count
@@ -262,6 +286,17 @@ class DelayManager:
         self._last_update_s = now_s
 
     # -- results ---------------------------------------------------------------------
+
+    def overdue_ms(self, now_s: float) -> float:
+        """How far past its usual arrival the packet after the newest one is (ms; <= 0
+        while it is not yet overdue). The usual arrival is its earliest possible one plus
+        the short-term target, which the recent packets kept to, plus ``OVERDUE_BLOCKS``
+        blocks (so the tail of ordinary jitter does not count). In a FIFO network an
+        overdue packet announces a spike a whole playout delay before it is due."""
+        if self._last_sender_s is None or not math.isfinite(self._ref_s):
+            return 0.0
+        due = (self._last_sender_s + self.block_s) * self._ratio + self._ref_s
+        return (now_s - due) * 1000.0 - self._short_ms - OVERDUE_BLOCKS * self.block_s * 1000.0
 
     @property
     def target_ms(self) -> float:

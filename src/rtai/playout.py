@@ -23,6 +23,15 @@ estimator and from the signal processing:
   (:mod:`rtai.dsp.tsm`): remove (accelerate) or repeat (stretch) about one pitch
   period, preferring quiet or steady chunks; silence can go in any amount. A queue
   about to run dry is grown by the first chunk that can be stretched, quiet or not.
+  Chunks that need two blocks (the pitch search of low voices) copy the first
+  before decoding the second: the decoders hand back the same array every time.
+* Early stretching: while the next packet is overdue
+  (:meth:`rtai.delay.DelayManager.overdue_ms`), each chunk decoded is stretched by up
+  to ``EARLY_PASSES`` pitch periods (any amount up to a block per pass when quiet),
+  so the audio in hand lasts longer before a spike has to be concealed. The gain this
+  reaches per overdue episode is measured and handed to the delay manager, whose
+  candidate buffers assume it; after the burst the usual accelerate brings the delay
+  back to the target.
 * A small error, and the sender's clock drift, are corrected continuously by
   resampling decoded audio by a ratio a few hundred ppm from 1
   (:mod:`rtai.dsp.resample`): the drift estimate feeds forward, the error feeds
@@ -54,6 +63,9 @@ REWIND_S = 0.5  # how much concealed audio a late packet may take back in auto m
 QUEUE_AIM_MS = 1.0  # decoded audio left queued when a packet is taken (see _error_ms)
 GROW_TOLERANCE_MS = 0.5  # the queue may fall this far below its aim before stretching
 DEAD_BAND_MS = 0.5  # queue excess left to the drift estimate alone
+EARLY_GAIN = 1.0  # while a packet is overdue: each pass adds up to this share of a block
+EARLY_PASSES = 2  # ... and at most this many pitch periods are repeated per chunk
+GAIN_MEMORY = 0.7  # per overdue episode: weight of the old measured stretch gain
 
 
 class Operation(Enum):
@@ -82,6 +94,7 @@ class PlayoutCounters:
     stretch: int = 0
     frames_removed: int = 0
     frames_added: int = 0
+    early_stretch: int = 0  # stretches made because the next packet was overdue
 
 
 class PlayoutEngine:
@@ -123,6 +136,8 @@ class PlayoutEngine:
             self._head_capture_s: float | None = None
             self._head_kind = Playout.IDLE
             self._head_arrival_s: float | None = None
+            self._overdue_played = 0  # frames decoded and added in this overdue episode
+            self._overdue_added = 0
 
     @property
     def adaptive(self) -> bool:
@@ -169,6 +184,8 @@ class PlayoutEngine:
         n = self.block_frames
         delay = self.delay
         self.jitter.target_ms = delay.target_ms  # start/rebuffer and overflow guard
+        overdue = self.jitter.playing and delay.overdue_ms(now_s) > 0.0
+        self._measure_gain(overdue)
         first: PlayoutItem | None = None
         while self._fifo_n < n:
             block, item = self._decode(now_s)
@@ -181,7 +198,7 @@ class PlayoutEngine:
                 self.last_delay_ms = delay.playout_delay_ms(item.timestamp, now_s)
                 queued_ms = at * 1000.0
                 error_ms = self._error_ms(self.last_delay_ms, queued_ms, delay.target_ms)
-                chunk = self._time_scale(chunk, error_ms, now_s)
+                chunk = self._time_scale(chunk, error_ms, now_s, overdue)
                 # A dead band: inside it the drift estimate alone sets the rate, so a
                 # settled call is not resampled back and forth for nothing.
                 feedback = max(0.0, error_ms - DEAD_BAND_MS) if error_ms > 0 else error_ms
@@ -230,8 +247,51 @@ class PlayoutEngine:
         blocks = math.ceil((target_ms - take_ms) / block_ms - 1e-9)
         return queued_ms - QUEUE_AIM_MS - blocks * block_ms
 
-    def _time_scale(self, block: np.ndarray, error_ms: float, now_s: float) -> np.ndarray:
+    def _with_next(self, block: np.ndarray, now_s: float) -> np.ndarray:
+        """``block`` and the next packet's audio when it is here: a second block lets the
+        pitch search reach low voices."""
+        if not self.jitter.peek_next():
+            return block
+        block = block.copy()  # the decoder hands back the same array every time
+        nxt, _ = self._decode(now_s)
+        return np.concatenate([block, nxt])
+
+    def _measure_gain(self, overdue: bool) -> None:
+        """Measure how much early stretching gains per overdue episode (frames added per
+        frame of audio in hand stretched) and tell the delay manager, whose candidate
+        buffers assume it."""
+        if overdue:
+            return
+        if self._overdue_played:
+            gain = self._overdue_added / self._overdue_played
+            d = self.delay
+            d.stretch_gain = GAIN_MEMORY * d.stretch_gain + (1.0 - GAIN_MEMORY) * gain
+            self._overdue_played = self._overdue_added = 0
+
+    def _time_scale(
+        self, block: np.ndarray, error_ms: float, now_s: float, overdue: bool = False
+    ) -> np.ndarray:
         band = self._band_ms
+        if overdue:
+            # The next packet is overdue: a spike has begun and the audio in hand may run
+            # dry before it comes. Stretch now, while there is audio to stretch.
+            chunk = self._with_next(block, now_s)
+            self._overdue_played += len(chunk)
+            amount = int(EARLY_GAIN * len(block))
+            out, added = chunk, 0
+            for _ in range(EARLY_PASSES):
+                out, more = tsm.stretch(out, self.rate_hz, max_add_frames=amount)
+                added += more
+                if not more:
+                    break
+            if chunk is not block and not added:
+                return chunk
+            if added:
+                self.counters.stretch += 1
+                self.counters.early_stretch += 1
+                self.counters.frames_added += added
+                self._overdue_added += added
+                return out
         if -GROW_TOLERANCE_MS <= error_ms <= band:
             return block
         if error_ms < 0:
@@ -249,10 +309,7 @@ class PlayoutEngine:
         if amount <= 0:
             return block
         if op is Operation.ACCELERATE:
-            chunk = block
-            if self.jitter.peek_next():  # a second block lets the pitch search reach low voices
-                nxt, _ = self._decode(now_s)
-                chunk = np.concatenate([block, nxt])
+            chunk = self._with_next(block, now_s)
             out, removed = tsm.accelerate(chunk, self.rate_hz, max_remove_frames=amount)
             if removed:
                 self.counters.accelerate += 1
