@@ -722,7 +722,8 @@ class Peer:
             target_ms = engine.target_ms
             playout_delay_ms = engine.last_delay_ms
             pc = engine.counters
-            tsm_counts = (pc.accelerate, pc.stretch, pc.frames_removed, pc.frames_added)
+            tsm_counts = (pc.accelerate, pc.stretch, pc.frames_removed, pc.frames_added,
+                          pc.early_stretch)  # fmt: skip
             drift_ppm = engine.delay.drift.ppm if engine.delay is not None else None
             ratio = engine.ratio
             jc = jb.counters
@@ -763,6 +764,7 @@ class Peer:
             stretch=tsm_counts[1],
             frames_removed=tsm_counts[2],
             frames_added=tsm_counts[3],
+            early_stretch=tsm_counts[4],  # of the stretches: made while a packet was overdue
             drift_ppm=_r(drift_ppm, 1),
             resample_ppm=_r((ratio - 1.0) * 1e6, 1),
             latency_ms=_r(np.median(lat) * 1000) if lat.size else None,

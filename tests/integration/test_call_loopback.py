@@ -36,6 +36,10 @@ def test_both_directions_arrive_sample_exact_when_nothing_is_lost(start_pair):
     summary_c = pair.caller.finished_calls[-1]
     for summary in (summary_l, summary_c):
         assert summary["lost"] == 0 and summary["concealed"] == 0, summary
+        # The buffer's own figures are reported with the call's (this pair's buffer is
+        # fixed: it never time-scales).
+        assert summary["buffer_mode"] == "fixed" and summary["buffer_target_ms"] is not None
+        assert summary["stretch"] == summary["early_stretch"] == summary["accelerate"] == 0
     # Caller -> listener: the whole of b, bit for bit after 16-bit quantization.
     lag = find_lag(b, heard_by_listener)
     ref, got = overlap(b, heard_by_listener, lag)
