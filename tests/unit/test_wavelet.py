@@ -182,6 +182,51 @@ def test_bank_packet_is_exactly_reversible(n, depth, seed):
 
 
 @settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(2, 300), min_size=1, max_size=6), st.integers(0, 2**32 - 1))
+def test_ragged_split_matches_each_sequence_alone_and_merges_back(lengths, seed):
+    rng = np.random.default_rng(seed)
+    xs = [rng.integers(-(2**30), 2**30, n) for n in lengths]
+    for bank in (wavelet.LONG, None):
+        low, high = wavelet.split_int_ragged(np.concatenate(xs), tuple(lengths), bank)
+        lows, highs = zip(*(wavelet.split_int(x, bank) for x in xs), strict=True)
+        np.testing.assert_array_equal(low, np.concatenate(lows))
+        np.testing.assert_array_equal(high, np.concatenate(highs))
+        if bank is not None:
+            merged = wavelet.merge_int_ragged(low, high, tuple(lengths), bank)
+            np.testing.assert_array_equal(merged, np.concatenate(xs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 300), st.integers(0, 4)), min_size=1, max_size=6),
+    st.integers(0, 2**32 - 1),
+)
+def test_packets_of_many_sequences_match_one_at_a_time(shapes, seed):
+    # Sequences of equal and unequal lengths and depths, some repeated: split together,
+    # each gets exactly the bands it gets alone; merged together, each comes back.
+    rng = np.random.default_rng(seed)
+    shapes = shapes + shapes[:1]
+    xs = [rng.integers(-(2**30), 2**30, n) for n, _ in shapes]
+    depths = [depth for _, depth in shapes]
+    assert wavelet.packet_forward_many([], [], wavelet.LONG) == []
+    for bank in (wavelet.LONG, None):
+        many = wavelet.packet_forward_many(xs, depths, bank)
+        assert len(many) == len(xs)
+        for x, depth, bands in zip(xs, depths, many, strict=True):
+            alone = wavelet.packet_forward(x, depth, integer=True, bank=bank)
+            assert len(bands) == len(alone)
+            for got, want in zip(bands, alone, strict=True):
+                np.testing.assert_array_equal(got, want)
+        for x, depth, bands in zip(xs, depths, many, strict=True):
+            starts = wavelet.band_starts(x.size, depth)
+            assert starts.tolist() == [0, *np.cumsum([b.size for b in bands]).tolist()]
+        joined = [np.concatenate(bands) for bands in many]
+        back = wavelet.packet_inverse_many(joined, [x.size for x in xs], depths, bank)
+        for x, got in zip(xs, back, strict=True):
+            np.testing.assert_array_equal(got, x)
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.integers(2, 1000), st.sampled_from([2, 8, 12]), st.integers(0, 2**32 - 1))
 def test_fitted_predict_step_with_the_bank_update_is_exactly_reversible(n, taps, seed):
     rng = np.random.default_rng(seed)

@@ -48,7 +48,10 @@ so a lost packet costs its own block and nothing else. The coder, per block:
    The decoder inverts the lifting steps on whole arrays and the differences with
    cumulative sums: no loop over samples. (Why not LPC: its exact decoder is a
    recursion over samples; docs/benchmarks.md, the "decorrelation" table of
-   bench/codecs.py, measures what it would buy.)
+   bench/codecs.py, measures what it would buy.) For speed, the channels a stereo block
+   plans (its pair and a cross-predicted residual) are planned together, their
+   estimates, lifting splits and packets in NumPy calls over all of them, each channel's
+   plan the one it gets alone; the decoder inverts the channels' lifting packets together.
 4. Residuals: partitioned adaptive Rice with half-step parameters (a parameter may
    double the first bucket of the one below, which fits the near-Gaussian residuals
    of noisy material better; :mod:`rtai.codecs.rice`).
@@ -60,6 +63,8 @@ that is not a well-formed block of the negotiated shape.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -207,6 +212,28 @@ def _read_shift(r: rice.BitReader) -> int:
     return r.read(SHIFT_BITS) if r.read(1) else 0
 
 
+def _zigzags(values: np.ndarray) -> tuple[list[int], int]:
+    """(:func:`rice.zigzag` of a few int64 values, as Python ints; the bits of the
+    largest): no NumPy call, which costs more than a few values' Python."""
+    z = [(v << 1) ^ (v >> 63) for v in values.tolist()]
+    return z, max(z).bit_length() if z else 0
+
+
+def _write_few(w: rice.BitWriter, values: np.ndarray, width_bits: int) -> None:
+    """A few signed values: their zigzagged width in ``width_bits`` bits, then each at it
+    (the same bits as one write_array of the zigzagged values)."""
+    z, width = _zigzags(values)
+    w.write(width, width_bits)
+    for v in z:
+        w.write(v, width)
+
+
+def _read_few(r: rice.BitReader, count: int, width: int) -> np.ndarray:
+    """``count`` zigzagged fields of ``width`` bits (:func:`_write_few`) as int64."""
+    values = [r.read(width) for _ in range(count)]
+    return np.array([(v >> 1) ^ -(v & 1) for v in values], dtype=np.int64)  # unzigzag
+
+
 def _warmup_bits(warm: np.ndarray) -> int:
     return _warm_bits_of(warm.tolist())
 
@@ -319,123 +346,202 @@ def _adaptive_inverse(bands: list[np.ndarray], m: int, depth: int, coefs: list) 
     return wavelet.merge_int_pred(s, d, _taps(coefs[0]), ADAPT_PRECISION, BANK)
 
 
-def _plan_channel(
-    x: np.ndarray,
-    width: int,
-    fitted: bool = True,
-    est: np.ndarray | None = None,
-    mono: bool = False,
-) -> tuple:
-    """The cheapest coding of one (shifted, ``width``-bit) channel: (bits, order, lift
-    depth, plan, warm-up, fitted predict steps (a list) or None).
+class _Channel:
+    """One channel being planned (samples without their wasted bits): its polynomial
+    residuals, warm-up costs, estimates and the candidate codings to cost exactly."""
+
+    def __init__(self, x: np.ndarray, width: int, fitted: bool, mono: bool) -> None:
+        n = x.size
+        self.width, self.mono = width, mono
+        self.diffs = diffs = [x]
+        for _ in range(min(MAX_FIXED_ORDER, n - 1)):
+            diffs.append(diffs[-1][1:] - diffs[-1][:-1])
+        self.firsts = firsts = [int(d[0]) for d in diffs]
+        self.warm_bits = [_warm_bits_of(firsts[:k]) for k in range(len(diffs))]
+        # The search grows with the block: a short block has little time (and Python's
+        # cost per NumPy call is fixed), a long one has more time and more to gain.
+        thorough = n >= THOROUGH_FRAMES and mono  # (a stereo block: half the time a channel)
+        self.tries = THOROUGH_TRIES if thorough else 1
+        self.depths = _depths(n)
+        fitted = fitted and FITTED and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
+        self.fitted = fitted and (mono or ADAPT_STEREO)
+        self._polynomials: dict[int, tuple] = {}
+        self.est: list[float] = []
+        self.ranked: list[int] = []
+        self.top = 0
+        self.orders: list[int] = []
+        self.m = 0
+        self.lifted: list[tuple] = []
+
+    def rank(self, est: np.ndarray) -> None:
+        """Rank the polynomial orders by ``est`` (:func:`_order_estimates` of the
+        channel) and choose the orders whose residuals the lifting estimates split."""
+        n = self.diffs[0].size
+        self.est = est = (est + self.warm_bits).tolist()
+        self.ranked = ranked = np.argsort(est)[: self.tries].tolist()
+        if self.depths:
+            self.top = ranked[0]  # costed exactly below, unless lifting clearly wins
+        else:
+            self.top = min((self.polynomial(k) for k in ranked), key=lambda c: c[0])[1]
+        # Lifting estimates for the best order and the two below it, all at once
+        # (:func:`_lift_estimates`): the residuals, cut to a common length m (a multiple
+        # of 2**depth, so every band of a depth has one length), split together.
+        below = 2 if n >= WIDE_FRAMES else 0
+        top = self.top
+        self.orders = sorted({max(top - j, 0) for j in range(below + 1)}) if self.depths else []
+        self.m = (n - max(self.orders, default=0)) & -(1 << max(self.depths, default=0))
+
+    def polynomial(self, k: int) -> tuple:
+        """The exact coding of the order-k residual (computed once)."""
+        out = self._polynomials.get(k)
+        if out is None:
+            plan = rice.Plan(self.diffs[k], min_partition=MIN_PARTITION, half=HALF_STEPS)
+            out = (plan.bits + self.warm_bits[k], k, 0, plan, _warm(self.firsts, k), None)
+            self._polynomials[k] = out
+        return out
+
+    def steps(self) -> list[tuple]:
+        """The codings to cost exactly, in order (the first of equal costs wins):
+        ("poly", order), ("lift", order, depth) and ("adapt", guess of
+        :func:`_adaptive_guesses`). The best estimate is costed exactly, and the
+        polynomial coding unless lifting clearly beats it (by EXACT_MARGIN bits:
+        estimates are that good)."""
+        n, est, top, lifted = self.diffs[0].size, self.est, self.top, self.lifted
+        guesses = _adaptive_guesses(self.diffs, self.warm_bits, self.mono) if self.fitted else []
+        adapt = guesses[0] if guesses else None
+        out: list[tuple] = [] if self.depths else [("poly", k) for k in self.ranked]
+        if self.tries == 1:
+            if adapt is not None and adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
+                if adapt[0] >= est[top] - EXACT_MARGIN:
+                    out.append(("poly", top))
+                if n >= ADAPT_BOTH_FRAMES and lifted and lifted[0][0] < adapt[0] + EXACT_MARGIN:
+                    out.append(("lift", lifted[0][1], lifted[0][2]))
+                adapt_tries = (
+                    ADAPT_TRIES if self.mono else ADAPT_TRIES_STEREO if n >= THOROUGH_FRAMES else 1
+                )
+                return out + [("adapt", guess) for guess in guesses[:adapt_tries]]
+            mono = self.mono
+            lift_tries = 2 if n >= (MONO_LIFT_TRIES_FRAMES if mono else LIFT_TRIES_FRAMES) else 1
+            lifted = [c for c in lifted[:lift_tries] if c[0] < est[top]]
+            margin = EXACT_MARGIN if n >= LIFT_TRIES_FRAMES else EXACT_MARGIN_SHORT
+            if not lifted or lifted[0][0] >= est[top] - margin:
+                out.append(("poly", top))
+        else:  # the polynomial codings whose estimates come within EXACT_MARGIN of the others
+            guess = min([g for g, _, _ in lifted[:1]] + [g[0] for g in guesses[:1]], default=1e30)
+            out += [("poly", k) for k in self.ranked if est[k] < guess + EXACT_MARGIN]
+        out += [("lift", k, depth) for _, k, depth in lifted[: max(self.tries, 2)]]
+        if self.tries > 1 and adapt is not None:
+            if adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
+                out += [("adapt", guess) for guess in guesses[:ADAPT_TRIES]]
+        return out
+
+
+def _plan_channels(chans: list[tuple], mono: bool = False) -> list[tuple]:
+    """The cheapest coding of each (samples without their wasted bits, ``width``,
+    fitted, est) of ``chans``, channels of one block: (bits, order, lift depth, plan,
+    warm-up, fitted predict steps (a list) or None).
 
     Candidates are ranked by quick estimates (every polynomial order; the lifting
     packet at each depth over the residual of the best order and the two below), and
     the best of each kind is then costed exactly; ``fitted`` allows the fitted lifting
-    step (from ADAPT_FRAMES); ``est``: :func:`_order_estimates` of x, if made already."""
-    n = x.size
-    diffs = [x]
-    for _ in range(min(MAX_FIXED_ORDER, n - 1)):
-        diffs.append(diffs[-1][1:] - diffs[-1][:-1])
-    firsts = [int(d[0]) for d in diffs]
-    warm_bits = [_warm_bits_of(firsts[:k]) for k in range(len(diffs))]
-    # Every order's estimate at once, over the last n - 4 values of each residual.
-    if est is None:
-        est = _order_estimates(x[None, :])[:, 0]
-    est = (est + warm_bits).tolist()
-    # The search grows with the block: a short block has little time (and Python's
-    # cost per NumPy call is fixed), a long one has more time and more to gain.
-    thorough = n >= THOROUGH_FRAMES and mono  # (a stereo block: half the time a channel)
-    tries = THOROUGH_TRIES if thorough else 1
-    depths = _depths(n)
+    step (from ADAPT_FRAMES); ``est``: :func:`_order_estimates` of the samples, if made
+    already (else None). The channels' estimates and lifting splits are made together
+    (NumPy calls over all of them at once); each channel's plan is the one it gets alone."""
+    chs = [_Channel(x, width, fitted, mono) for x, width, fitted, _ in chans]
+    missing = [i for i, c in enumerate(chans) if c[3] is None]
+    table = _order_estimates(np.stack([chans[i][0] for i in missing])) if missing else None
+    for i, (ch, c) in enumerate(zip(chs, chans, strict=True)):
+        ch.rank(table[:, missing.index(i)] if c[3] is None else c[3])
+    _lift_estimates(chs)
+    steps = [ch.steps() for ch in chs]
+    # Every lifting coding to cost, of every channel: their packets in one batch.
+    lifts = [
+        (ch, s[1], s[2])
+        for ch, chosen in zip(chs, steps, strict=True)
+        for s in chosen
+        if s[0] == "lift"
+    ]
+    packets = wavelet.packet_forward_many(
+        [ch.diffs[k] for ch, k, _ in lifts], [depth for _, _, depth in lifts], BANK
+    )
+    lifted = {
+        (id(ch), k, depth): bands for (ch, k, depth), bands in zip(lifts, packets, strict=True)
+    }
+    out = []
+    for ch, chosen in zip(chs, steps, strict=True):
+        best = None
+        for step in chosen:
+            if step[0] == "adapt":
+                best = _cost_adaptive(ch.diffs, ch.warm_bits, ch.firsts, ch.width, best, step[1])
+                continue
+            if step[0] == "poly":
+                cand = ch.polynomial(step[1])
+            else:
+                cand = _cost_lifting(ch, step[1], step[2], lifted[(id(ch), step[1], step[2])])
+            if best is None or cand[0] < best[0]:
+                best = cand
+        out.append(best if best is not None else ch.polynomial(ch.top))
+    return out
 
-    def polynomial(k: int) -> tuple:
-        plan = rice.Plan(diffs[k], min_partition=MIN_PARTITION, half=HALF_STEPS)
-        return (plan.bits + warm_bits[k], k, 0, plan, _warm(firsts, k), None)
 
-    ranked = np.argsort(est)[:tries].tolist()
-    if depths:
-        best, top = None, ranked[0]  # costed exactly below, unless lifting clearly wins
-    else:
-        best = min((polynomial(k) for k in ranked), key=lambda c: c[0])
-        top = best[1]
-    # Lifting estimates for the best order and the two below it, all at once: the
-    # residuals, cut to a common length, are columns split together.
-    below = 2 if n >= WIDE_FRAMES else 0
-    orders = sorted({max(top - j, 0) for j in range(below + 1)}) if depths else []
-    # Cut to a multiple of 2**depth, every band of a depth has one length, so each depth
-    # is one split of all bands (columns) at once.
-    m = (n - max(orders, default=0)) & -(1 << max(depths, default=0))
-    rows = np.stack([diffs[k][diffs[k].size - m :] for k in orders]) if orders else None
-    owners = np.arange(len(orders))
-    mats, tags = [], []
+def _cost_lifting(ch: _Channel, k: int, depth: int, bands: list[np.ndarray]) -> tuple:
+    """The exact coding of the lifting packet ``bands`` (depth ``depth``) of ``ch``'s
+    order-k residual."""
+    base = wavelet.band_starts(ch.diffs[k].size, depth)
+    plan = rice.BoundsPlan(np.concatenate(bands), base, MIN_BAND_PART, half=HALF_STEPS)
+    bits = plan.bits + ch.warm_bits[k] + LIFT_BITS
+    return (bits, k, depth, plan, _warm(ch.firsts, k), None)
+
+
+def _lift_estimates(chs: list[_Channel]) -> None:
+    """Set each channel's ``lifted``: (estimated bits, order, depth) of the lifting
+    packet at each depth over the residuals of its ``orders`` (cut to its length ``m``),
+    cheapest first. Channels of one block (one set of depths): every residual of every
+    channel is split at once, depth by depth (:func:`wavelet.split_int_ragged`), and
+    every band estimated in one call."""
+    total = sum(len(ch.orders) for ch in chs)
+    if not total:
+        return
+    depths = next(ch.depths for ch in chs if ch.orders)
+    # The rows (a residual each) end to end; row_m: the length m of each row's channel.
+    x = np.concatenate([ch.diffs[k][ch.diffs[k].size - ch.m :] for ch in chs for k in ch.orders])
+    row_m = [ch.m for ch in chs for _ in ch.orders]
+    lengths = tuple(row_m)
+    owners = np.arange(total)
+    flats, sizes, tags, levels = [], [], [], {}  # levels: depths made, by m
     for depth in depths:
-        if m < wavelet.MIN_SPLIT << depth:
+        keep = [j for j, m in enumerate(row_m) if m >= wavelet.MIN_SPLIT << depth]
+        if not keep:
             break
-        rows = np.concatenate(wavelet.split_int_rows(rows, BANK))
-        owners = np.concatenate([owners, owners])
-        mats.append(rows.T)  # (a band per column, as _column_costs takes them)
-        tags.append(owners + depth * len(orders))
-    lifted = []
-    if mats:
-        sums = np.bincount(np.concatenate(tags), _column_costs(mats), (len(mats) + 1) * len(orders))
-        for depth in range(1, len(mats) + 1):
-            lifted += [(float(sums[depth * len(orders) + i]) * (n - k) / m + warm_bits[k], k,
-                        depth) for i, k in enumerate(orders)]  # fmt: skip
-    lifted.sort()
-    fitted = fitted and FITTED and n >= ADAPT_FRAMES and bool(LIFT_DEPTHS)
-    fitted = fitted and (mono or ADAPT_STEREO)
-    guesses = _adaptive_guesses(diffs, warm_bits, mono) if fitted else []
-    adapt = guesses[0] if guesses else None
-
-    halves: dict[int, tuple] = {}  # the first split of each order's residual (shared by
-    # the depths of one order that are costed exactly)
-
-    def lifting(k: int, depth: int, best: tuple | None) -> tuple:
-        if diffs[k].size < wavelet.MIN_SPLIT:
-            bands = wavelet.packet_forward(diffs[k], depth, integer=True, bank=BANK)
-        else:  # as packet_forward: the low half's bands, then the high half's reversed
-            if k not in halves:
-                halves[k] = wavelet.split_int(diffs[k], BANK)
-            s, d = halves[k]
-            bands = wavelet.packet_forward(s, depth - 1, integer=True, bank=BANK)
-            bands += wavelet.packet_forward(d, depth - 1, integer=True, bank=BANK)[::-1]
-        base = np.concatenate([[0], np.cumsum([b.size for b in bands])])
-        plan = rice.BoundsPlan(np.concatenate(bands), base, MIN_BAND_PART, half=HALF_STEPS)
-        bits = plan.bits + warm_bits[k] + LIFT_BITS
-        if best is None or bits < best[0]:
-            return (bits, k, depth, plan, _warm(firsts, k), None)
-        return best
-
-    if tries == 1:  # the best estimate is costed exactly, and polynomial unless it is
-        # clearly beaten (by EXACT_MARGIN bits: estimates are that good)
-        if adapt is not None and adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
-            if adapt[0] >= est[top] - EXACT_MARGIN:
-                best = polynomial(top)
-            if n >= ADAPT_BOTH_FRAMES and lifted and lifted[0][0] < adapt[0] + EXACT_MARGIN:
-                best = lifting(lifted[0][1], lifted[0][2], best)
-            adapt_tries = ADAPT_TRIES if mono else ADAPT_TRIES_STEREO if n >= THOROUGH_FRAMES else 1
-            for guess in guesses[:adapt_tries]:
-                best = _cost_adaptive(diffs, warm_bits, firsts, width, best, guess)
-            return best if best is not None else polynomial(top)
-        lift_tries = 2 if n >= (MONO_LIFT_TRIES_FRAMES if mono else LIFT_TRIES_FRAMES) else 1
-        lifted = [c for c in lifted[:lift_tries] if c[0] < est[top]]
-        margin = EXACT_MARGIN if n >= LIFT_TRIES_FRAMES else EXACT_MARGIN_SHORT
-        if not lifted or lifted[0][0] >= est[top] - margin:
-            best = polynomial(top)
-    else:  # the polynomial codings whose estimates come within EXACT_MARGIN of the others
-        guess = min([g for g, _, _ in lifted[:1]] + [g[0] for g in guesses[:1]], default=1e30)
-        for k in ranked:
-            if est[k] < guess + EXACT_MARGIN:
-                cand = polynomial(k)
-                best = cand if best is None or cand[0] < best[0] else best
-    for _, k, depth in lifted[: max(tries, 2)]:
-        best = lifting(k, depth, best)
-    if tries > 1 and adapt is not None:
-        if adapt[0] < min([est[top]] + [g for g, _, _ in lifted[:1]]):
-            for guess in guesses[:ADAPT_TRIES]:
-                best = _cost_adaptive(diffs, warm_bits, firsts, width, best, guess)
-    return best if best is not None else polynomial(top)
+        if len(keep) < len(row_m):  # (channels too short for this depth stop here)
+            ends = np.cumsum(lengths).tolist()
+            x = np.concatenate([x[ends[j] - lengths[j] : ends[j]] for j in keep])
+            lengths = tuple(lengths[j] for j in keep)
+            row_m, owners = [row_m[j] for j in keep], owners[keep]
+        low, high = wavelet.split_int_ragged(x, lengths, BANK)
+        x = np.concatenate([low, high])  # the low bands, then the high ones
+        lengths = tuple((n + 1) // 2 for n in lengths) + tuple(n // 2 for n in lengths)
+        row_m, owners = row_m + row_m, np.concatenate([owners, owners])
+        flats.append(x)
+        sizes += lengths
+        tags.append(owners + depth * total)
+        for m in set(row_m):
+            levels[m] = levels.get(m, 0) + 1
+    if not flats:
+        return
+    bounds = np.array([0, *itertools.accumulate(sizes)], dtype=np.int64)
+    costs = rice.estimate_parts(rice.zigzag(np.concatenate(flats))[None, :], bounds)[0]
+    sums = np.bincount(np.concatenate(tags), costs, (max(levels.values()) + 1) * total)
+    first = 0
+    for ch in chs:
+        n, m, lifted = ch.diffs[0].size, ch.m, []
+        count = levels.get(m, 0) if ch.orders else 0
+        for depth in range(1, count + 1):
+            lifted += [(float(sums[depth * total + first + i]) * (n - k) / m + ch.warm_bits[k], k,
+                        depth) for i, k in enumerate(ch.orders)]  # fmt: skip
+        lifted.sort()
+        ch.lifted = lifted
+        first += len(ch.orders)
 
 
 def _adaptive_guesses(diffs: list, warm_bits: list, mono: bool) -> list[tuple]:
@@ -567,12 +673,6 @@ def _band_width(width: int, order: int, depth: int) -> int:
     return width + order + 2 + depth
 
 
-def _quick_costs(rows: np.ndarray) -> np.ndarray:
-    """A quick estimate of the coded bits of each row (a channel): that of its best
-    polynomial residual, all rows and orders at once."""
-    return _order_estimates(rows).min(axis=0)
-
-
 def _order_estimates(rows: np.ndarray) -> np.ndarray:
     """Estimated Rice bits (orders, rows) of each polynomial order's residual of each
     row, over the last n - 4 values (warm-up not counted), all in one call."""
@@ -597,21 +697,29 @@ def _plan_coded(
     """(bits, plan) of one coded channel; the plan is what :func:`_write_channel` writes.
     ``est``: :func:`_order_estimates` of x without its wasted bits, if already made;
     ``mono``: the block's only channel (it has twice a stereo channel's time)."""
-    if np.all(x == x[0]):
-        return TYPE_BITS, (CONSTANT, int(x[0]))
-    shift = _wasted_bits(x)
-    bits, order, depth, plan, warm, coefs = _plan_channel(
-        x >> shift, width - shift, fitted, est, mono
-    )
-    return bits + TYPE_BITS + _shift_bits(shift) + ORDER_BITS, (
-        FIXED,
-        shift,
-        order,
-        depth,
-        plan,
-        warm,
-        coefs,
-    )
+    return _plan_coded_many([(x, width, fitted, est)], mono)[0]
+
+
+def _plan_coded_many(jobs: list[tuple], mono: bool = False) -> list[tuple]:
+    """:func:`_plan_coded` of each (x, width, fitted, est) of ``jobs``, channels of one
+    block (equal lengths), planned together (:func:`_plan_channels`)."""
+    out: list = [None] * len(jobs)
+    coded, shifts, where = [], [], []
+    for i, (x, width, fitted, est) in enumerate(jobs):
+        if np.all(x == x[0]):
+            out[i] = (TYPE_BITS, (CONSTANT, int(x[0])))
+            continue
+        shift = _wasted_bits(x)
+        coded.append((x >> shift, width - shift, fitted, est))
+        shifts.append(shift)
+        where.append(i)
+    planned = _plan_channels(coded, mono) if coded else []
+    for i, shift, (bits, order, depth, plan, warm, coefs) in zip(
+        where, shifts, planned, strict=True
+    ):
+        bits += TYPE_BITS + _shift_bits(shift) + ORDER_BITS
+        out[i] = (bits, (FIXED, shift, order, depth, plan, warm, coefs))
+    return out
 
 
 def _cross_width(width_a: int, width_b: int) -> int:
@@ -651,37 +759,39 @@ def _fit_cross(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if 0.5 * rows * np.log2((energy + 1.0) / (float(left @ left) + 1.0)) < CROSS_GATE:
         return None
     coefs = np.rint(h * (1 << XPRED_PRECISION)).astype(np.int64)
-    if not coefs.any() or rice.bit_length(rice.zigzag(coefs)) > MAX_XPRED_COEF_WIDTH:
+    if not coefs.any() or _zigzags(coefs)[1] > MAX_XPRED_COEF_WIDTH:
         return None
     return coefs
 
 
 def _cross_candidate(a: np.ndarray, b: np.ndarray) -> tuple | None:
-    """(estimated bits saved on b, shift, coefficients, residual, their bits) of coding b
-    as its difference from a prediction from a, when the estimate saves bits; else None.
-    The prediction works above the low zero bits both channels share (``shift``)."""
+    """(estimated bits saved on b, shift, coefficients, residual, their bits, residual
+    estimates) of coding b as its difference from a prediction from a, when the estimate
+    saves bits; else None. The prediction works above the low zero bits both channels
+    share (``shift``). The residual estimates (:func:`_order_estimates` of the residual
+    without its wasted bits) are None when the residual has low zero bits of its own."""
     shift = _wasted_bits(a | b)
     sa, sb = a >> shift, b >> shift
     coefs = _fit_cross(sa, sb)
     if coefs is None:
         return None
     r = sb - _cross_pred(sa, coefs)
-    extra = (
-        _shift_bits(shift)
-        + XPRED_COEF_WIDTH_BITS
-        + XPRED_TAPS * rice.bit_length(rice.zigzag(coefs))
-    )
-    est = _quick_costs(np.stack([sb, r]))
+    extra = _shift_bits(shift) + XPRED_COEF_WIDTH_BITS + XPRED_TAPS * _zigzags(coefs)[1]
+    table = _order_estimates(np.stack([sb, r]))
+    est = table.min(axis=0)
     saved = float(est[0] - est[1] - extra)
-    return (saved, shift, coefs, r << shift, extra) if saved > 0 else None
+    if saved <= 0:
+        return None
+    # (r << shift without its wasted bits is r when r has an odd value: its plan's own)
+    return saved, shift, coefs, r << shift, extra, table[:, 1] if (r & 1).any() else None
 
 
-def _plan_stereo(cands: dict, widths: dict, cost: dict, plans: dict, mode: int) -> tuple:
-    """(mode, cross plan or None) for a stereo block: the chosen pair ``mode`` with its
-    second channel cross-predicted from its first when that is cheaper, or left/right
-    with right predicted from left when the estimates say that beats both (a filtered
-    copy of one channel in the other, which no sum or difference takes out). ``plans``
-    (exact plans by channel name) gains what is planned here."""
+def _cross_pick(cands: dict, cost: dict, mode: int) -> tuple | None:
+    """(pair mode, :func:`_cross_candidate`) of the cross-channel prediction worth
+    costing exactly in a stereo block whose chosen pair is ``mode``: the pair's second
+    channel predicted from its first, or right predicted from left when the estimates
+    say that beats both (a filtered copy of one channel in the other, which no sum or
+    difference takes out); None when no prediction saves bits by estimate."""
     frames = cands["L"].size
     tries = [mode] if mode == INDEPENDENT or frames < CROSS_LR_FRAMES else [mode, INDEPENDENT]
     found = []
@@ -692,15 +802,42 @@ def _plan_stereo(cands: dict, widths: dict, cost: dict, plans: dict, mode: int) 
             found.append((cost[first] + cost[second] - cand[0], m, cand))
     chosen = cost[STEREO_PAIRS[mode][0]] + cost[STEREO_PAIRS[mode][1]]
     found = [f for f in found if f[1] == mode or f[0] < chosen]
-    best = (plans[STEREO_PAIRS[mode][0]][0] + plans[STEREO_PAIRS[mode][1]][0], mode, None)
-    for _, m, (_, shift, coefs, r, extra) in sorted(found, key=lambda f: f[0])[:1]:
+    if not found:
+        return None
+    _, m, cand = min(found, key=lambda f: f[0])  # (the first of equal estimates)
+    return m, cand
+
+
+def _plan_stereo(
+    cands: dict, widths: dict, column: dict, names: list, pick: tuple | None, plans: dict
+) -> dict:
+    """``plans`` (exact plans by channel name) with those of the channels ``names``
+    and, for the cross-channel prediction ``pick`` (:func:`_cross_pick`), of its first
+    channel and its residual (as "X"), all planned together (:func:`_plan_coded_many`).
+    ``column``: each channel's :func:`_order_estimates`."""
+    jobs = {c: (cands[c], widths[c], True, column[c]) for c in names if c not in plans}
+    if pick is not None:
+        m, (_, _, _, r, _, est) = pick
         first, second = STEREO_PAIRS[m]
         if first not in plans:
-            plans[first] = _plan_coded(cands[first], widths[first])
-        fitted = frames >= CROSS_FITTED_FRAMES  # the fitted lifting step for r too
-        bits, planned = _plan_coded(r, _cross_width(widths[first], widths[second]), fitted)
-        if plans[first][0] + bits + extra < best[0]:
-            best = (plans[first][0] + bits + extra, m, (planned, shift, coefs))
+            jobs.setdefault(first, (cands[first], widths[first], True, column[first]))
+        fitted = r.size >= CROSS_FITTED_FRAMES  # the fitted lifting step for r too
+        jobs["X"] = (r, _cross_width(widths[first], widths[second]), fitted, est)
+    plans.update(zip(jobs, _plan_coded_many(list(jobs.values())), strict=True))
+    return plans
+
+
+def _choose_cross(plans: dict, mode: int, pick: tuple | None) -> tuple:
+    """(mode, cross plan or None): the chosen pair ``mode`` as it is, or the cross-channel
+    prediction ``pick`` when its exact plans (:func:`_plan_stereo`) cost less."""
+    first, second = STEREO_PAIRS[mode]
+    best = (plans[first][0] + plans[second][0], mode, None)
+    if pick is not None:
+        m, (_, shift, coefs, _, extra, _) = pick
+        bits, planned = plans["X"]
+        total = plans[STEREO_PAIRS[m][0]][0] + bits + extra
+        if total < best[0]:
+            best = (total, m, (planned, shift, coefs))
     return best[1], best[2]
 
 
@@ -715,10 +852,7 @@ def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
     _write_shift(w, shift)
     w.write(order, ORDER_BITS)
     if order:
-        wz = rice.zigzag(warm)
-        ww = rice.bit_length(wz)
-        w.write(ww, WARMUP_WIDTH_BITS)
-        w.write_array(wz, ww)
+        _write_few(w, warm, WARMUP_WIDTH_BITS)
     if depth:
         w.write(depth - 1, LIFT_BITS)
         if coefs and depth > 1:
@@ -735,10 +869,14 @@ def _write_channel(w: rice.BitWriter, planned: tuple, width: int) -> None:
         rice.write(w, plan)
 
 
-def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
+def _read_channel(r: rice.BitReader, n: int, width: int) -> tuple:
+    """The fields of one coded channel of ``width``-bit samples (:func:`_finish_channels`
+    rebuilds the samples): (samples of a constant channel, or None; shift, width without
+    it, warm-up, residual (polynomial coding) or None; for lifting, its bands end to end,
+    their number of values, depth and fitted predict steps)."""
     kind = r.read(TYPE_BITS)
     if kind == CONSTANT:
-        return np.full(n, r.read_signed(width), dtype=np.int64)
+        return (np.full(n, r.read_signed(width), dtype=np.int64),)
     if kind not in (FIXED, LIFTED, ADAPTIVE):
         raise CodecError(f"corrupt lossless payload: subframe type {kind}")
     shift = _read_shift(r)
@@ -751,37 +889,60 @@ def _decode_channel(r: rice.BitReader, n: int, width: int) -> np.ndarray:
         ww = r.read(WARMUP_WIDTH_BITS)
         if ww > cw + order + 1:
             raise CodecError(f"corrupt lossless payload: warm-up width {ww}")
-        warm = rice.unzigzag(r.read_array(np.full(order, ww, dtype=np.int64)))
+        warm = _read_few(r, order, ww)
     m = n - order
     if kind == FIXED:
         residual = rice.decode(r, m, max_width=cw + order + 1, half=HALF_STEPS)
-    else:
-        depth = r.read(LIFT_BITS) + 1
-        if depth not in LIFT_DEPTHS:
-            raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
-        coefs = []
-        if kind == ADAPTIVE:
-            if m < wavelet.MIN_SPLIT << depth:
-                raise CodecError(f"corrupt lossless payload: fitted lifting on {m} values")
-            levels = 1 + r.read(1) if depth > 1 else 1
-            sent = ADAPT_TAPS[r.read(1)] // 2
-            for _ in range(levels):
-                cwid = r.read(COEF_WIDTH_BITS)
-                if cwid > MAX_COEF_WIDTH:
-                    raise CodecError(f"corrupt lossless payload: coefficient width {cwid}")
-                coefs.append(rice.unzigzag(r.read_array(np.full(sent, cwid, dtype=np.int64))))
-        sizes = wavelet.band_sizes(m, depth)
-        base = np.concatenate([[0], np.cumsum(sizes)])
-        joined = rice.decode_split(
-            r, base, max_width=_band_width(cw, order, depth), half=HALF_STEPS
-        )
-        bands = np.split(joined, base[1:-1])
-        residual = _adaptive_inverse(bands, m, depth, coefs)
-    x = _unfixed(warm, residual, cw)
-    low, high = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
-    if int(x.min()) < low or int(x.max()) > high:
-        raise CodecError("corrupt lossless payload: a sample out of range")
-    return x << shift
+        return (None, shift, cw, warm, residual)
+    depth = r.read(LIFT_BITS) + 1
+    if depth not in LIFT_DEPTHS:
+        raise CodecError(f"corrupt lossless payload: lifting depth {depth}")
+    coefs = []
+    if kind == ADAPTIVE:
+        if m < wavelet.MIN_SPLIT << depth:
+            raise CodecError(f"corrupt lossless payload: fitted lifting on {m} values")
+        levels = 1 + r.read(1) if depth > 1 else 1
+        sent = ADAPT_TAPS[r.read(1)] // 2
+        for _ in range(levels):
+            cwid = r.read(COEF_WIDTH_BITS)
+            if cwid > MAX_COEF_WIDTH:
+                raise CodecError(f"corrupt lossless payload: coefficient width {cwid}")
+            coefs.append(rice.unzigzag(r.read_array(np.full(sent, cwid, dtype=np.int64))))
+    base = wavelet.band_starts(m, depth)
+    joined = rice.decode_split(r, base, max_width=_band_width(cw, order, depth), half=HALF_STEPS)
+    return (None, shift, cw, warm, None, joined, m, depth, coefs)
+
+
+def _finish_channels(fields: list[tuple]) -> list[np.ndarray]:
+    """The samples of each channel of a block from :func:`_read_channel`'s fields: the
+    lifting packets with fixed steps inverted together (:func:`wavelet.packet_inverse_many`),
+    then each channel's differences summed and its range checked."""
+    fixed = [i for i, f in enumerate(fields) if len(f) > 5 and not f[8]]
+    inverted = wavelet.packet_inverse_many(
+        [fields[i][5] for i in fixed],
+        [fields[i][6] for i in fixed],
+        [fields[i][7] for i in fixed],
+        BANK,
+    )
+    residuals = dict(zip(fixed, inverted, strict=True))
+    out = []
+    for i, f in enumerate(fields):
+        if f[0] is not None:  # a constant channel
+            out.append(f[0])
+            continue
+        shift, cw, warm, residual = f[1:5]
+        if i in residuals:
+            residual = residuals[i]
+        elif residual is None:  # fitted predict steps: one channel at a time
+            joined, m, depth, coefs = f[5:]
+            bands = np.split(joined, np.cumsum(wavelet.band_sizes(m, depth))[:-1])
+            residual = _adaptive_inverse(bands, m, depth, coefs)
+        x = _unfixed(warm, residual, cw)
+        low, high = -(1 << (cw - 1)), (1 << (cw - 1)) - 1
+        if int(x.min()) < low or int(x.max()) > high:
+            raise CodecError("corrupt lossless payload: a sample out of range")
+        out.append(x << shift)
+    return out
 
 
 def _unstereo(a: np.ndarray, b: np.ndarray, mode: int) -> tuple[np.ndarray, np.ndarray]:
@@ -825,21 +986,28 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
         left, right = x[:, 0], x[:, 1]
         cands = {"L": left, "R": right, "M": (left + right) >> 1, "S": left - right}
         widths = {"L": depth, "R": depth, "M": depth, "S": depth + 1}
-        # Estimated without each channel's wasted bits, as it is coded: the estimates
-        # of every order are reused by the channels' plans.
-        rows = np.stack([c >> _wasted_bits(c) for c in cands.values()])
+        # Estimated without each channel's wasted bits (the trailing zeros of the or of
+        # its values, as _wasted_bits), as it is coded: the estimates of every order
+        # are reused by the channels' plans.
+        rows = np.stack(list(cands.values()))
+        ors = np.bitwise_or.reduce(rows, axis=1).tolist()
+        rows >>= np.array([(v & -v).bit_length() - 1 if v else 0 for v in ors])[:, None]
         table = _order_estimates(rows)
         column = dict(zip(cands, table.T, strict=True))
         cost = dict(zip(cands, table.min(axis=0).tolist(), strict=True))
         pairs = STEREO_PAIRS
         ranked = sorted(pairs, key=lambda m: cost[pairs[m][0]] + cost[pairs[m][1]])[:STEREO_TRIES]
-        plans = {
-            c: _plan_coded(cands[c], widths[c], est=column[c]) for m in ranked for c in pairs[m]
-        }
+        names = [c for m in ranked for c in pairs[m]]
+        # With one pair ranked, the pair is known before any exact plan: its channels
+        # and the cross-channel prediction to try are planned together.
+        known = CROSS_PREDICTION and len(ranked) == 1
+        pick = _cross_pick(cands, cost, ranked[0]) if known else None
+        plans = _plan_stereo(cands, widths, column, names, pick, {})
         mode = min(ranked, key=lambda m: plans[pairs[m][0]][0] + plans[pairs[m][1]][0])
-        cross = None
-        if CROSS_PREDICTION:
-            mode, cross = _plan_stereo(cands, widths, cost, plans, mode)
+        if CROSS_PREDICTION and not known:
+            pick = _cross_pick(cands, cost, mode)
+            plans = _plan_stereo(cands, widths, column, [], pick, plans)
+        mode, cross = _choose_cross(plans, mode, pick)
         first, second = pairs[mode]
         w.write(_header(depth, mode, False, channels, cross is not None), 8)
         _write_channel(w, plans[first][1], widths[first])
@@ -847,11 +1015,8 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
             _write_channel(w, plans[second][1], widths[second])
         else:
             planned, shift, coefs = cross
-            cz = rice.zigzag(coefs)
-            cwid = rice.bit_length(cz)
             _write_shift(w, shift)
-            w.write(cwid, XPRED_COEF_WIDTH_BITS)
-            w.write_array(cz, cwid)
+            _write_few(w, coefs, XPRED_COEF_WIDTH_BITS)
             _write_channel(w, planned, _cross_width(widths[first], widths[second]))
     else:
         w.write(_header(depth, INDEPENDENT, False, channels), 8)
@@ -865,16 +1030,20 @@ def encode_ints(x: np.ndarray, depth: int) -> bytes:
     return v.to_bytes()
 
 
-def _decode_cross(
-    r: rice.BitReader, a: np.ndarray, n: int, width_a: int, width_b: int
-) -> np.ndarray:
-    """The second channel of a cross-predicted pair, given the decoded first one ``a``."""
+def _read_cross(r: rice.BitReader, width_a: int) -> tuple[int, np.ndarray]:
+    """(shift, coefficients) of a cross-channel prediction (its coded residual follows)."""
     shift = _read_shift(r)
     cwid = r.read(XPRED_COEF_WIDTH_BITS)
     if shift >= width_a or cwid > MAX_XPRED_COEF_WIDTH:
         raise CodecError(f"corrupt lossless payload: cross shift {shift}, width {cwid}")
-    coefs = rice.unzigzag(r.read_array(np.full(XPRED_TAPS, cwid, dtype=np.int64)))
-    residual = _decode_channel(r, n, _cross_width(width_a, width_b))
+    return shift, _read_few(r, XPRED_TAPS, cwid)
+
+
+def _uncross(
+    a: np.ndarray, residual: np.ndarray, shift: int, coefs: np.ndarray, width_b: int
+) -> np.ndarray:
+    """The second channel of a cross-predicted pair from its decoded residual, given the
+    decoded first one ``a`` (:func:`_read_cross`: shift, coefs)."""
     if (a & ((1 << shift) - 1)).any() or (residual & ((1 << shift) - 1)).any():
         raise CodecError("corrupt lossless payload: cross-channel shift over nonzero bits")
     b = ((residual >> shift) + _cross_pred(a >> shift, coefs)) << shift
@@ -917,12 +1086,16 @@ def decode_ints(payload: bytes, frames: int, channels: int) -> tuple[np.ndarray,
     widths = [
         depth + 1 if (channels == 2 and _is_side(mode, i)) else depth for i in range(channels)
     ]
-    coded = [_decode_channel(r, frames, widths[0])]
+    fields = [_read_channel(r, frames, widths[0])]
     if cross:
-        coded.append(_decode_cross(r, coded[0], frames, widths[0], widths[1]))
+        shift, coefs = _read_cross(r, widths[0])
+        fields.append(_read_channel(r, frames, _cross_width(widths[0], widths[1])))
     elif channels == 2:
-        coded.append(_decode_channel(r, frames, widths[1]))
+        fields.append(_read_channel(r, frames, widths[1]))
     r.finish()
+    coded = _finish_channels(fields)  # (both channels' lifting inverted together)
+    if cross:
+        coded[1] = _uncross(coded[0], coded[1], shift, coefs, widths[1])
     if channels == 2:
         left, right = _unstereo(coded[0], coded[1], mode)
         x = np.stack([left, right], axis=1)
