@@ -99,21 +99,26 @@ def deflate_planes(b: np.ndarray) -> int:
     return len(zlib.compress(raw[:, 1].tobytes() + raw[:, 0].tobytes(), 9))
 
 
+def _coded(x: np.ndarray, tool: str, options: list[str], suffix: str) -> bytes | None:
+    """The file ``tool`` makes of x (written as 16-bit WAV) with ``options``, or None when
+    the tool is not installed."""
+    if shutil.which(tool) is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, out = Path(tmp) / "in.wav", Path(tmp) / f"out{suffix}"
+        sf.write(wav, x, RATE, subtype="PCM_16")
+        subprocess.run([tool, *options, "-o", str(out), str(wav)], check=True, capture_output=True)
+        return out.read_bytes()
+
+
 def flac_bytes(x: np.ndarray, n: int | None) -> int | None:
     """Audio bytes of ``flac -8 -b n`` on x (metadata excluded; n None: flac's own block
     size), or None without flac."""
-    if shutil.which("flac") is None:
+    size = [] if n is None else ["-b", str(n)]
+    options = ["-s", "-f", "-8", *size, "--no-padding", "--no-seektable"]
+    data = _coded(x, "flac", options, ".flac")
+    if data is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, out = Path(tmp) / "in.wav", Path(tmp) / "out.flac"
-        sf.write(wav, x, RATE, subtype="PCM_16")
-        size = [] if n is None else ["-b", str(n)]
-        subprocess.run(
-            ["flac", "-s", "-f", "-8", *size, "--no-padding", "--no-seektable",
-             "-o", str(out), str(wav)],
-            check=True,
-        )  # fmt: skip
-        data = out.read_bytes()
     pos = 4  # "fLaC", then metadata blocks: 1 byte flags/type, 3 bytes length
     while True:
         last, length = data[pos] & 0x80, int.from_bytes(data[pos + 1 : pos + 4], "big")
@@ -125,17 +130,8 @@ def flac_bytes(x: np.ndarray, n: int | None) -> int | None:
 def wavpack_bytes(x: np.ndarray) -> int | None:
     """Bytes of ``wavpack -hh -x6`` on x (its own half-second blocks, no stored RIFF
     header), or None without wavpack."""
-    if shutil.which("wavpack") is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, out = Path(tmp) / "in.wav", Path(tmp) / "out.wv"
-        sf.write(wav, x, RATE, subtype="PCM_16")
-        subprocess.run(
-            ["wavpack", "-q", "-y", "-r", "-hh", "-x6", "-o", str(out), str(wav)],
-            check=True,
-            capture_output=True,
-        )
-        return out.stat().st_size
+    data = _coded(x, "wavpack", ["-q", "-y", "-r", "-hh", "-x6"], ".wv")
+    return None if data is None else len(data)
 
 
 def lossless_run(blocks: list[np.ndarray]) -> tuple[int, float, float]:
