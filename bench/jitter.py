@@ -612,7 +612,8 @@ def oracle_verdict(
                 "not ruled out for a buffer that knows the future, but out of reach for one "
                 "whose delay grows only when packets are late, even if it knew when to "
                 "shrink; only growing the delay *before* the late packets are due could "
-                "reach 0.8 (no causal model for this profile's pattern here)"
+                "reach 0.8 (rtai's early stretching does that, not enough to get there; "
+                "no causal model for this profile's pattern here)"
             )
         else:
             verdict = "not ruled out by either bound: a better buffer might reach it"
