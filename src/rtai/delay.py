@@ -59,6 +59,7 @@ TAKE_MARGIN_MS = 1.5  # added to the chosen candidate (the playout phase is not 
 SHORT_BUDGET = 0.03  # the same over the last second or so: reacts to a step at once
 SHORT_HOLD = 0.015  # the same, stricter: the floor the long-term candidates are held at
 OVERDUE_BLOCKS = 1.0  # a packet this many blocks past its usual arrival is overdue
+GAP_BLOCKS = 1.5  # a step in the sender's timestamps above this many blocks is a pause
 LONG_BUCKETS = 30  # seconds of history for the long-term statistics
 FORGET_SHORT = 1.0 - 1.0 / 100.0  # per packet
 RECOVER_RATE = 0.2  # how fast a simulated buffer sheds delay after a late packet (ms/ms)
@@ -189,6 +190,10 @@ class DelayManager:
         # Frames the playout adds by stretching per frame played while a packet is
         # overdue (measured there, see PlayoutEngine); the candidates assume it.
         self.stretch_gain = 0.0
+        # Arrivals that followed a pause in the sender's timestamps (DTX, lost packets):
+        # the playout measures its stretch gain only over overdue episodes with none, as
+        # an episode that ends in one was the sender's silence, not a spike.
+        self.sending_gaps = 0
 
     # -- arrivals --------------------------------------------------------------------
 
@@ -213,6 +218,8 @@ class DelayManager:
         step_ms = 0.0
         if self._last_sender_s is not None:
             step_ms = max(0.0, (sender_s - self._last_sender_s) * 1000.0)
+            if step_ms > GAP_BLOCKS * self.block_s * 1000.0:
+                self.sending_gaps += 1
         if self._last_sender_s is None or sender_s > self._last_sender_s:
             self._last_sender_s = sender_s
         block_ms = self.block_s * 1000.0

@@ -30,8 +30,9 @@ estimator and from the signal processing:
   to ``EARLY_PASSES`` pitch periods (any amount up to a block per pass when quiet),
   so the audio in hand lasts longer before a spike has to be concealed. The gain this
   reaches per overdue episode is measured and handed to the delay manager, whose
-  candidate buffers assume it; after the burst the usual accelerate brings the delay
-  back to the target.
+  candidate buffers assume it (not over an episode that ends after a pause in sending,
+  DTX or lost packets: the quiet tail of a talkspurt stretches far more than speech
+  does); after the burst the usual accelerate brings the delay back to the target.
 * A small error, and the sender's clock drift, are corrected continuously by
   resampling decoded audio by a ratio a few hundred ppm from 1
   (:mod:`rtai.dsp.resample`): the drift estimate feeds forward, the error feeds
@@ -138,6 +139,7 @@ class PlayoutEngine:
             self._head_arrival_s: float | None = None
             self._overdue_played = 0  # frames decoded and added in this overdue episode
             self._overdue_added = 0
+            self._episode_gaps: int | None = None  # delay.sending_gaps when it began
 
     @property
     def adaptive(self) -> bool:
@@ -184,8 +186,9 @@ class PlayoutEngine:
         n = self.block_frames
         delay = self.delay
         self.jitter.target_ms = delay.target_ms  # start/rebuffer and overflow guard
-        overdue = self.jitter.playing and delay.overdue_ms(now_s) > 0.0
-        self._measure_gain(overdue)
+        late = delay.overdue_ms(now_s) > 0.0
+        self._measure_gain(late)
+        overdue = late and self.jitter.playing
         first: PlayoutItem | None = None
         while self._fifo_n < n:
             block, item = self._decode(now_s)
@@ -256,17 +259,24 @@ class PlayoutEngine:
         nxt, _ = self._decode(now_s)
         return np.concatenate([block, nxt])
 
-    def _measure_gain(self, overdue: bool) -> None:
+    def _measure_gain(self, late: bool) -> None:
         """Measure how much early stretching gains per overdue episode (frames added per
         frame of audio in hand stretched) and tell the delay manager, whose candidate
-        buffers assume it."""
-        if overdue:
+        buffers assume it. An episode runs while the next packet is late and ends when it
+        arrives; one that ends after a pause in sending (DTX, lost packets) is not
+        counted: the audio stretched then was a talkspurt's quiet tail, not a spike's."""
+        d = self.delay
+        if late:
+            if self._episode_gaps is None:
+                self._episode_gaps = d.sending_gaps
             return
-        if self._overdue_played:
+        if self._episode_gaps is None:
+            return
+        if self._overdue_played and d.sending_gaps == self._episode_gaps:
             gain = self._overdue_added / self._overdue_played
-            d = self.delay
             d.stretch_gain = GAIN_MEMORY * d.stretch_gain + (1.0 - GAIN_MEMORY) * gain
-            self._overdue_played = self._overdue_added = 0
+        self._overdue_played = self._overdue_added = 0
+        self._episode_gaps = None
 
     def _time_scale(
         self, block: np.ndarray, error_ms: float, now_s: float, overdue: bool = False

@@ -78,3 +78,44 @@ def test_a_buffer_that_stretches_early_is_given_a_lower_target():
     assert plain.target_ms > 60.0  # the spikes are charged against the budget
     # The stretched audio in hand covers part of each spike: less delay is needed.
     assert stretching.target_ms < plain.target_ms - 10.0
+
+
+def _pause_then_resume(resume_in_sequence: bool) -> tuple[PlayoutEngine, DelayManager]:
+    """Quiet noise for 2 s with a 60 ms buffer, then nothing for 0.5 s. In sequence: the
+    next packet was held up (a spike) and comes with the rest behind it; otherwise the
+    sender paused (DTX) and its timestamps jumped over the pause."""
+    info = codecs.get_codec("pcm")
+    jb = JitterBuffer(N, RATE, 20.0)
+    dm = DelayManager(info.clock_rate(RATE), BLOCK_S, min_ms=60.0)
+    loss = SimpleNamespace(fec_recovered=0, decode_errors=0)
+    engine = PlayoutEngine(jb, info.make_decoder(RATE, 1, N), N, 1, RATE, loss, delay=dm)
+    enc = info.make_encoder(RATE, 1, N, codecs.EncoderSettings())
+    noise = np.random.default_rng(3).normal(0, 0.002, (N, 1)).astype(np.float32)
+    talk, pause = 200, 50  # blocks
+    arrivals = []
+    for seq in range(2 * talk):
+        sent = seq if seq < talk or resume_in_sequence else seq + pause  # in blocks
+        at = (max(sent, talk + pause) if seq >= talk else sent) * BLOCK_S + 0.02
+        arrivals.append((at, seq, sent * N, enc.encode(noise)))
+    i = 0
+    for tick in range(int((2 * talk + pause) * 1.2)):
+        now = tick * BLOCK_S
+        while i < len(arrivals) and arrivals[i][0] <= now:
+            at, seq, ts, payload = arrivals[i]
+            dm.on_arrival(ts, at)
+            jb.insert(seq, payload, at, timestamp=ts)
+            i += 1
+        engine.next_block(now)
+    return engine, dm
+
+
+def test_the_stretch_gain_is_measured_on_spikes_not_on_pauses_in_sending():
+    spike_engine, spike_dm = _pause_then_resume(resume_in_sequence=True)
+    pause_engine, pause_dm = _pause_then_resume(resume_in_sequence=False)
+    # Both stretched the quiet audio in hand while the next packet was overdue...
+    assert spike_engine.counters.early_stretch > 0
+    assert pause_engine.counters.early_stretch > 0
+    # ... but only the spike says what stretching buys against a late packet.
+    assert spike_dm.stretch_gain > 0.0
+    assert pause_dm.stretch_gain == 0.0
+    assert pause_dm.sending_gaps == 1 and spike_dm.sending_gaps == 0
