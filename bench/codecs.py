@@ -53,7 +53,14 @@ import _common  # noqa: E402
 import _quality_sim as qs  # noqa: E402
 import _sampled_music as sm  # noqa: E402
 
-from rtai.codecs import CodecError, EncoderSettings, lossless, rice  # noqa: E402
+from rtai.codecs import (
+    CodecError,
+    EncoderSettings,
+    lossless,
+    lossless_format,
+    lossless_search,
+    rice,
+)  # noqa: E402
 from rtai.codecs import perceptual as pc  # noqa: E402
 from rtai.dsp import toh  # noqa: E402
 
@@ -200,7 +207,7 @@ def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
     y = x.astype(np.float64) * np.hanning(x.size + 2)[1:-1]
     ac = np.array([y[: y.size - k] @ y[k:] for k in range(order + 1)])
     if ac[0] == 0:
-        return rice.Plan(x, half=lossless.HALF_STEPS).bits
+        return rice.Plan(x, half=lossless_format.HALF_STEPS).bits
     ac[0] *= 1.0 + 1e-4
     a = solve_toeplitz(ac[:order], ac[1 : order + 1])
     window = np.lib.stride_tricks.sliding_window_view(x, order)[:-1][:, ::-1]
@@ -210,35 +217,35 @@ def _lpc_bits(x: np.ndarray, order: int = 8) -> int:
         if np.abs(c).max() >= 1 << 15:
             continue
         r = x[order:] - ((window @ c + (1 << (shift - 1))) >> shift)
-        bits = rice.Plan(r, half=lossless.HALF_STEPS).bits + order * 16 + order * 16 + 9
+        bits = rice.Plan(r, half=lossless_format.HALF_STEPS).bits + order * 16 + order * 16 + 9
         best = bits if best is None else min(best, bits)  # (coefficients, warm-up)
-    return best if best is not None else rice.Plan(x, half=lossless.HALF_STEPS).bits
+    return best if best is not None else rice.Plan(x, half=lossless_format.HALF_STEPS).bits
 
 
 def decorrelation_table(seconds: float, records: list[dict]) -> str:
     rows = []
-    depths = lossless.LIFT_DEPTHS
+    depths = lossless_search.LIFT_DEPTHS
     for name, make in signals():
         x = make(seconds, 1)
         for n in BLOCKS:
             blocks = [b.astype(np.int64) for b in blocks_of(x, n)]
             samples = len(blocks) * n
             try:
-                lossless.LIFT_DEPTHS = ()
+                lossless_search.LIFT_DEPTHS = ()
                 poly = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
-                lossless.LIFT_DEPTHS = depths
+                lossless_search.LIFT_DEPTHS = depths
             fixed = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             try:  # the option: the encoder also tries fitted predict steps
-                lossless.FITTED = True
+                lossless_search.FITTED = True
                 both = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
-                lossless.FITTED = False
+                lossless_search.FITTED = False
             try:  # the shipped coder with whole-step Rice parameters (bitstream version 1)
-                lossless.HALF_STEPS = False
+                lossless_format.HALF_STEPS = False
                 whole = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
-                lossless.HALF_STEPS = True
+                lossless_format.HALF_STEPS = True
             lpc = sum(_lpc_bits(b[:, 0]) + 8 for b in blocks) / samples
             flac = next(
                 r["bps"]["FLAC -8"]
@@ -302,10 +309,10 @@ def stereo_table(seconds: float, records: list[dict]) -> str:
             samples = len(blocks) * n * 2
             used = 0
             try:
-                lossless.CROSS_PREDICTION = False
+                lossless_search.CROSS_PREDICTION = False
                 plain = sum(len(lossless.encode_ints(b, 16)) for b in blocks) * 8 / samples
             finally:
-                lossless.CROSS_PREDICTION = True
+                lossless_search.CROSS_PREDICTION = True
             for b in blocks:
                 used += lossless.encode_ints(b, 16)[0] & 1
             rec = next(

@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtai.codecs import CodecError, EncoderSettings, get_codec
+from rtai.codecs import lossless_format as fmt
+from rtai.codecs import lossless_search as search
 from rtai.codecs.lossless import (
     LOSSLESS_PAYLOAD_TYPE,
     LosslessDecoder,
@@ -201,9 +203,8 @@ def test_every_subframe_type_is_used_on_speech_and_decodes_exactly(monkeypatch):
     # polynomial + lifting packet, and (when the encoder tries it) the block's own
     # least-squares predict step.
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless
 
-    monkeypatch.setattr(lossless, "FITTED", True)
+    monkeypatch.setattr(search, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     kinds = set()
     for i in range(x.size // 480):
@@ -216,9 +217,9 @@ def test_every_subframe_type_is_used_on_speech_and_decodes_exactly(monkeypatch):
 
 def test_adaptive_coefficient_width_out_of_range_is_refused(monkeypatch):
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless, rice
+    from rtai.codecs import rice
 
-    monkeypatch.setattr(lossless, "FITTED", True)
+    monkeypatch.setattr(search, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     for i in range(x.size // 480):
         payload = encode_ints(x[i * 480 : (i + 1) * 480, None], 16)
@@ -262,13 +263,11 @@ def test_cross_channel_prediction_round_trips_at_every_block_length(frames, dept
 @pytest.mark.parametrize("depth", [16, 24])
 @pytest.mark.parametrize("frames", BLOCKS)
 def test_cross_channel_prediction_is_chosen_when_it_pays(frames, depth, monkeypatch):
-    from rtai.codecs import lossless
-
     x = make_signal("cross", frames, 2, depth, frames + depth)
     payload = encode_ints(x, depth)
     assert _cross_bit(payload) == 1
     np.testing.assert_array_equal(decode_ints(payload, frames, 2)[0], x)
-    monkeypatch.setattr(lossless, "CROSS_PREDICTION", False)
+    monkeypatch.setattr(search, "CROSS_PREDICTION", False)
     plain = encode_ints(x, depth)
     assert _cross_bit(plain) == 0
     assert len(payload) < len(plain)
@@ -303,16 +302,15 @@ def test_two_fitted_predict_steps_are_used_on_speech_and_decode_exactly(monkeypa
     # From 480 frames the second split down the low band may get its own fitted step
     # (the encoder tries fitted steps in mono blocks, when FITTED is set).
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless
 
-    monkeypatch.setattr(lossless, "FITTED", True)
+    monkeypatch.setattr(search, "FITTED", True)
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     levels = set()
     for frames in (480, 960):
         for i in range(x.size // frames):
             block = x[i * frames : (i + 1) * frames]
-            planned = lossless._plan_coded(block, 16, mono=True)[1]
-            if planned[0] != lossless.CONSTANT and planned[6] is not None:
+            planned = search._plan_coded(block, 16, mono=True)[1]
+            if planned[0] != fmt.CONSTANT and planned[6] is not None:
                 levels.add(len(planned[6]))
             payload = encode_ints(block[:, None], 16)
             np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], block[:, None])
@@ -347,14 +345,13 @@ def _flipped_decode(data, payload: bytes, frames: int, channels: int, flips: int
 def test_the_plan_counts_the_payload_bits_exactly(frames):
     # Half-step Rice plans count their parameters exactly, so the encoder's choices
     # compare true sizes: a mono payload is its header byte plus the planned bits.
-    from rtai.codecs import lossless
 
     rng = np.random.default_rng(frames)
     for seed in range(6):
         x = make_signal(["tone", "cross", "quiet"][seed % 3], frames, 1, 16, seed)[:, 0]
         x = x + rng.integers(-40, 41, frames) * (seed % 2)
         x = np.clip(x, -32768, 32767)
-        bits, _ = lossless._plan_coded(x, 16, mono=True)
+        bits, _ = search._plan_coded(x, 16, mono=True)
         payload = encode_ints(x[:, None], 16)
         assert payload[0] >> 2 & 1 == 0  # not verbatim
         assert len(payload) == (8 + bits + 7) // 8
@@ -362,14 +359,14 @@ def test_the_plan_counts_the_payload_bits_exactly(frames):
 
 def test_lifting_and_half_steps_are_used_at_128_frames():
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless, rice
+    from rtai.codecs import rice
 
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     kinds, half = set(), False
     for i in range(x.size // 128):
         block = x[i * 128 : (i + 1) * 128]
-        planned = lossless._plan_coded(block, 16)[1]
-        if planned[0] != lossless.CONSTANT:
+        planned = search._plan_coded(block, 16)[1]
+        if planned[0] != fmt.CONSTANT:
             kinds.add(planned[3] > 0)  # a lifting depth
             params = planned[4].params
             half |= bool(np.any((params & 1) & (params != rice.HALF_ESCAPE)))
@@ -395,15 +392,14 @@ def test_payloads_of_other_versions_are_refused(version):
 def _speech_plans(frames: int) -> list[tuple[np.ndarray, tuple]]:
     """(block, plan) of each 16-bit mono block of a second of speech, fitted steps tried."""
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless
 
     x = np.rint(speech(48000, 1.0, 0) * 32767).astype(np.int64)
     blocks = [x[i * frames : (i + 1) * frames] for i in range(x.size // frames)]
-    fitted, lossless.FITTED = lossless.FITTED, True
+    fitted, search.FITTED = search.FITTED, True
     try:
-        return [(b, lossless._plan_coded(b, 16, mono=True)[1]) for b in blocks]
+        return [(b, search._plan_coded(b, 16, mono=True)[1]) for b in blocks]
     finally:
-        lossless.FITTED = fitted
+        search.FITTED = fitted
 
 
 @pytest.mark.parametrize("frames", [480, 960])
@@ -411,11 +407,10 @@ def test_depth_4_packets_and_fitted_steps_over_high_orders_decode_exactly(frames
     # From 480 frames the lifting packet may be 4 deep (the field holds the depth less
     # one), with fixed steps or fitted ones; fitted steps are tried over polynomial
     # orders 0..3.
-    from rtai.codecs import lossless
 
     seen = set()
     for block, planned in _speech_plans(frames):
-        if planned[0] != lossless.CONSTANT:
+        if planned[0] != fmt.CONSTANT:
             seen.add((planned[3], planned[6] is not None, planned[2] >= 2))
         payload = encode_ints(block[:, None], 16)
         np.testing.assert_array_equal(decode_ints(payload, frames, 1)[0], block[:, None])
@@ -424,41 +419,38 @@ def test_depth_4_packets_and_fitted_steps_over_high_orders_decode_exactly(frames
 
 
 def test_depth_4_is_left_to_blocks_of_480_frames_and_more():
-    from rtai.codecs import lossless
 
-    assert lossless._depths(479) == (1, 2, 3) and lossless._depths(480) == (1, 2, 3, 4)
-    assert all(p[0] == lossless.CONSTANT or p[3] <= 3 for _, p in _speech_plans(256))
+    assert search._depths(479) == (1, 2, 3) and search._depths(480) == (1, 2, 3, 4)
+    assert all(p[0] == fmt.CONSTANT or p[3] <= 3 for _, p in _speech_plans(256))
 
 
 def test_batched_fits_are_the_fits_of_each_residual():
     # The encoder fits the predict steps of every polynomial order (and both tap
     # counts) in one batch; each must be what fitting that residual alone gives.
-    from rtai.codecs import lossless
 
     rng = np.random.default_rng(7)
     cols = np.cumsum(rng.normal(0, 100, (472, 4)), axis=0).astype(np.int64)
     cols[:, 3] = np.diff(np.cumsum(cols[:, 2]), prepend=0)  # a copy: same fit twice
-    fits = lossless._fit_predictors(cols, (8, 12))
+    fits = search._fit_predictors(cols, (8, 12))
     for taps in (8, 12):
         for j in range(cols.shape[1]):
-            alone = lossless._fit_predictor(cols[:, j], taps)
+            alone = search._fit_predictor(cols[:, j], taps)
             coefs, bits = fits[taps][j]
             np.testing.assert_array_equal(coefs, alone)
-            assert bits == lossless._coef_bits(alone)
+            assert bits == search._coef_bits(alone)
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from([480, 960]), st.data())
 def test_corrupt_depth_4_payloads_never_crash(frames, data):
-    from rtai.codecs import lossless
 
-    deep = [b for b, p in _speech_plans(frames) if p[0] != lossless.CONSTANT and p[3] == 4]
+    deep = [b for b, p in _speech_plans(frames) if p[0] != fmt.CONSTANT and p[3] == 4]
     block = deep[data.draw(st.integers(0, len(deep) - 1))]
-    fitted, lossless.FITTED = lossless.FITTED, data.draw(st.booleans())  # type 3 or 2
+    fitted, search.FITTED = search.FITTED, data.draw(st.booleans())  # type 3 or 2
     try:
         payload = encode_ints(block[:, None], 16)
     finally:
-        lossless.FITTED = fitted
+        search.FITTED = fitted
     y = _flipped_decode(data, payload, frames, 1, flips=4, first=1)
     if y is not None:
         assert y.min() >= -(1 << 15) and y.max() < 1 << 15
@@ -500,7 +492,6 @@ def test_long_lifting_steps_code_tonal_and_speech_blocks_smaller(frames, monkeyp
     # Version 4 lifts with the long interpolating steps of wavelet.LONG; the (9,7)-M
     # steps of version 3 (BANK None) leave more of each band in the other.
     from rtai.audio.signals import speech
-    from rtai.codecs import lossless
 
     talk = np.rint(speech(48000, 0.5, 0) * 32767).astype(np.int64)
     blocks = [make_signal("tonal", frames, 1, 16, seed) for seed in range(4)]
@@ -515,24 +506,23 @@ def test_long_lifting_steps_code_tonal_and_speech_blocks_smaller(frames, monkeyp
         return size
 
     long_steps = total()
-    monkeypatch.setattr(lossless, "BANK", None)
+    monkeypatch.setattr(fmt, "BANK", None)
     assert long_steps < 0.995 * total()
 
 
 def test_stereo_blocks_leave_the_fitted_steps_out(monkeypatch):
     # Over the long steps the fitted ones buy under 0.1 %: by default the encoder does
     # not try them, and when FITTED is set only in mono blocks.
-    from rtai.codecs import lossless
 
     def refuse(*args, **kwargs):
         raise AssertionError("fitted steps tried in a stereo block")
 
-    monkeypatch.setattr(lossless, "FITTED", True)
-    monkeypatch.setattr(lossless, "_adaptive_guesses", refuse)
+    monkeypatch.setattr(search, "FITTED", True)
+    monkeypatch.setattr(search, "_adaptive_guesses", refuse)
     for seed in range(3):
         x = make_signal("tonal", 480, 2, 16, seed)
         np.testing.assert_array_equal(decode_ints(encode_ints(x, 16), 480, 2)[0], x)
     with pytest.raises(AssertionError, match="fitted"):
         encode_ints(make_signal("tonal", 480, 1, 16, 0), 16)
-    monkeypatch.setattr(lossless, "FITTED", False)
+    monkeypatch.setattr(search, "FITTED", False)
     encode_ints(make_signal("tonal", 480, 1, 16, 0), 16)  # not tried
