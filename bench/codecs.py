@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _codec_signals as cs  # noqa: E402
 import _common  # noqa: E402
 import _quality_sim as qs  # noqa: E402
+import _recordings as rec_  # noqa: E402
 import _sampled_music as sm  # noqa: E402
 
 from rtai.codecs import (
@@ -106,24 +107,27 @@ def deflate_planes(b: np.ndarray) -> int:
     return len(zlib.compress(raw[:, 1].tobytes() + raw[:, 0].tobytes(), 9))
 
 
-def _coded(x: np.ndarray, tool: str, options: list[str], suffix: str) -> bytes | None:
-    """The file ``tool`` makes of x (written as 16-bit WAV) with ``options``, or None when
-    the tool is not installed."""
+def _coded(
+    x: np.ndarray, tool: str, options: list[str], suffix: str, rate: int = RATE, depth: int = 16
+) -> bytes | None:
+    """The file ``tool`` makes of x (integers on the ``depth``-bit grid, written as a WAV of
+    that depth) with ``options``, or None when the tool is not installed."""
     if shutil.which(tool) is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         wav, out = Path(tmp) / "in.wav", Path(tmp) / f"out{suffix}"
-        sf.write(wav, x, RATE, subtype="PCM_16")
+        full = np.asarray(x, dtype=np.int64) << (32 - depth)  # soundfile: int32 full scale
+        sf.write(wav, full.astype(np.int32), rate, subtype=f"PCM_{depth}")
         subprocess.run([tool, *options, "-o", str(out), str(wav)], check=True, capture_output=True)
         return out.read_bytes()
 
 
-def flac_bytes(x: np.ndarray, n: int | None) -> int | None:
+def flac_bytes(x: np.ndarray, n: int | None, rate: int = RATE, depth: int = 16) -> int | None:
     """Audio bytes of ``flac -8 -b n`` on x (metadata excluded; n None: flac's own block
     size), or None without flac."""
     size = [] if n is None else ["-b", str(n)]
     options = ["-s", "-f", "-8", *size, "--no-padding", "--no-seektable"]
-    data = _coded(x, "flac", options, ".flac")
+    data = _coded(x, "flac", options, ".flac", rate, depth)
     if data is None:
         return None
     pos = 4  # "fLaC", then metadata blocks: 1 byte flags/type, 3 bytes length
@@ -141,13 +145,13 @@ def wavpack_bytes(x: np.ndarray) -> int | None:
     return None if data is None else len(data)
 
 
-def lossless_run(blocks: list[np.ndarray]) -> tuple[int, float, float]:
+def lossless_run(blocks: list[np.ndarray], depth: int = 16) -> tuple[int, float, float]:
     """(total bytes, median encode us, median decode us) of rtai lossless, checked exact."""
     total, enc_us, dec_us = 0, [], []
     frames, channels = blocks[0].shape
     for b in blocks:
         t0 = time.perf_counter()
-        payload = lossless.encode_ints(b, 16)
+        payload = lossless.encode_ints(b, depth)
         t1 = time.perf_counter()
         out, _ = lossless.decode_ints(payload, frames, channels)
         t2 = time.perf_counter()
@@ -297,6 +301,56 @@ def reference_table(seconds: float, records: list[dict]) -> str:
     if not misses:
         return table
     return f"{table}\n\nWhere some rtai packet size misses 60 %: " + "; ".join(misses) + "."
+
+
+def recordings_table() -> tuple[str, str]:
+    """rtai lossless and FLAC -8 at the same block sizes on the licence-clean recordings
+    (``bench/_recordings.py``), whole, at their own rate and depth: (table, goal lines)."""
+    rows, records = [], []
+    for rec in rec_.RECORDINGS:
+        for channels in (1, 2):
+            x, rate = rec_.load(rec, channels)
+            for n in BLOCKS:
+                blocks = blocks_of(x, n)
+                used = np.concatenate(blocks)
+                pcm = used.size * rec.depth / 8
+                total, enc_us, dec_us = lossless_run(blocks, rec.depth)
+                flac = flac_bytes(used, n, rate, rec.depth)
+                pct = 100 * total / pcm
+                block_us = n / rate * 1e6
+                records.append(dict(name=rec.name, channels=channels, block=n, pct=pct,
+                                    vs=None if flac is None else total / flac - 1))  # fmt: skip
+                cells = [rec.name, "stereo" if channels == 2 else "mono", str(n),
+                         f"{rate / 1000:g} kHz, {rec.depth}-bit",
+                         "n/a" if flac is None else f"{100 * flac / pcm:.1f} %", f"{pct:.1f} %",
+                         "n/a" if flac is None else f"{100 * (total / flac - 1):+.1f} %",
+                         f"{(enc_us + dec_us) / block_us * 100:.1f} %"]  # fmt: skip
+                rows.append(cells)
+                print(" | ".join(cells), flush=True)
+    header = ["recording", "ch", "block", "as published", "FLAC -8, % of PCM",
+              "rtai lossless, % of PCM", "rtai vs FLAC", "enc+dec % of block"]  # fmt: skip
+    table = _common.markdown_table(header, rows, "lllrrrrr")
+    compared = [r for r in records if r["vs"] is not None]
+    wins = [r for r in compared if r["vs"] < 0]
+    under = [r for r in records if r["pct"] < 60.0]
+    over = ", ".join(
+        f"{r['name']} {'stereo' if r['channels'] == 2 else 'mono'} {r['block']} ({r['pct']:.1f} %)"
+        for r in records
+        if r not in under
+    )
+    lines = (
+        f"Goal check on the recordings: rtai lossless is below FLAC in {len(wins)} of"
+        f" {len(compared)} cases"
+        + (
+            f" (by {-100 * max(r['vs'] for r in wins):.1f} to"
+            f" {-100 * min(r['vs'] for r in wins):.1f} %)"
+            if wins
+            else ""
+        )
+        + f"; under 60 % of PCM in {len(under)} of {len(records)}"
+        + (f"; not in: {over}." if over else ".")
+    )
+    return table, lines
 
 
 def stereo_table(seconds: float, records: list[dict]) -> str:
@@ -473,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     stereo_md = stereo_table(seconds, records)
     print("long-block references:")
     reference_md = reference_table(seconds, records)
+    print("recordings:")
+    recordings_md, recordings_goal = recordings_table()
     print("perceptual vs opus:")
     try:
         rq_md, recs = rate_quality(seconds)
@@ -503,8 +559,9 @@ Material, {seconds:g} s of each, 48 kHz 16-bit, every block coded on its own, as
   with cymbals; piano: solo piano under the sustain pedal; strings: ensemble, cello,
   violin and harp.{sampled_note}
 
-All music is mastered alike: -1 dBFS peak, TPDF dither to 16 bits. Nothing is recorded
-or committed; the material is made when the benchmark runs.
+All this music is mastered alike: -1 dBFS peak, TPDF dither to 16 bits, and made when
+the benchmark runs. Real recordings (committed with their licences) have their own
+table below ("Recordings").
 
 ### Lossless: bits per sample / kbit/s, per block
 
@@ -528,6 +585,20 @@ decorrelation filters adapt sample by sample through half-second blocks), on the
 file; beside them rtai lossless at its largest and smallest packets from the table above.
 
 {reference_md}
+
+### Recordings: licence-clean music as published
+
+The material above is made here (the instruments of the sampled pieces are recordings,
+the mixes are not). These are real recordings, whole, at the rate and depth their
+publishers distribute (44.1 kHz; one is 24-bit, coded as 24-bit; % of PCM at that depth):
+an electronic beat by Arovane and three Sonic Pi samples from freesound.org (CC0), and a
+16-second excerpt of Kevin MacLeod's music (CC BY 3.0, incompetech.com); sources,
+licences and checksums in `data/recordings/LICENCE.md`. Mono is the mid channel. FLAC:
+`flac -8 -b BLOCK`, as above.
+
+{recordings_md}
+
+{recordings_goal}
 
 ### Decorrelation: what prediction buys (mono, bits per sample)
 

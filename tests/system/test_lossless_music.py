@@ -1,7 +1,9 @@
 """rtai lossless on music played by recorded instruments (FluidSynth through the Fluid R3
-SoundFont, bench/_sampled_music.py): every block of every piece comes back bit-exact
-through the real encoder and decoder objects, each packet decoded on its own, at every
-block size, mono and stereo; and the score is a well-formed MIDI file."""
+SoundFont, bench/_sampled_music.py) and on the licence-clean recordings of
+data/recordings (bench/_recordings.py): every block comes back bit-exact through the
+real encoder and decoder objects, each packet decoded on its own, at every block size,
+mono and stereo, 16 and 24-bit; the score is a well-formed MIDI file, and a recording
+that is not the one listed is refused."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 sm = importlib.import_module("_sampled_music")
+recs = importlib.import_module("_recordings")
 
 
 @pytest.mark.parametrize("piece", sorted(sm.PIECES))
@@ -67,3 +70,33 @@ def test_lossless_round_trip_on_instrument_music(pieces, frames: int, channels: 
             assert np.array_equal(out, want), (piece, k)
         bits = 8 * sum(map(len, payloads)) / (len(payloads) * frames * channels)
         assert bits < 14.0, (piece, bits)  # compressed, well under 16-bit PCM
+
+
+@pytest.mark.parametrize("rec", recs.RECORDINGS, ids=lambda r: r.file)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_lossless_round_trip_on_recordings(rec, channels: int) -> None:
+    x, rate = recs.load(rec, channels)
+    middle = len(x) // 2
+    x = x[middle : middle + rate]  # one second from the middle
+    assert np.abs(x).max() > 1 << (rec.depth - 4)  # loud real audio, on its own grid
+    floats = (x / float(1 << (rec.depth - 1))).astype(np.float32)  # exact in float32
+    for frames in (128, 441, 960):
+        enc = lossless.LosslessEncoder(rate, channels, frames)
+        payloads = [
+            enc.encode(floats[i : i + frames]) for i in range(0, len(x) - frames + 1, frames)
+        ]
+        for k in reversed(range(len(payloads))):
+            out = lossless.LosslessDecoder(rate, channels, frames).decode(payloads[k])
+            assert np.array_equal(out, floats[k * frames : (k + 1) * frames]), (frames, k)
+        bits = 8 * sum(map(len, payloads)) / (len(payloads) * frames * channels)
+        assert bits < 0.8 * rec.depth, (frames, bits)  # compressed on its own depth
+
+
+def test_a_recording_that_is_not_the_listed_one_is_refused(tmp_path, monkeypatch) -> None:
+    rec = recs.RECORDINGS[1]
+    data = bytearray((recs.DIR / rec.file).read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / rec.file).write_bytes(bytes(data))
+    monkeypatch.setattr(recs, "DIR", tmp_path)
+    with pytest.raises(ValueError, match="not the recording"):
+        recs.load(rec)
