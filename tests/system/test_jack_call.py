@@ -60,15 +60,20 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         procs.append(listener)
+        listener_at = time.monotonic()
         time.sleep(1.0)
         caller = subprocess.Popen(
             _rtai("call", f"127.0.0.1:{port}", "--input", "rigB", "--output", "rigB",
-                  "--stats-json", str(tmp_path / "b.json"), "--seconds", "9", *common),
+                  "--stats-json", str(tmp_path / "b.json"), "--seconds", "11", *common),
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         procs.append(caller)
-        time.sleep(2.0)
+        caller_at = time.monotonic()
+        # Talk only once both peers are in the call (a loaded machine can take a few
+        # seconds to start Python and shake hands), and say when, on each peer's clock.
+        _wait_in_call([tmp_path / "a.json", tmp_path / "b.json"], procs, timeout_s=20.0)
         say_a, say_b = speech(RATE, 5.0, 0), speech(RATE, 5.0, 1)
+        talk_at = time.monotonic()
         card_a.play(say_a)
         card_b.play(say_b)
         time.sleep(5.5)
@@ -86,7 +91,10 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
     # (and the adaptive buffer moves it on purpose), so each window is compared with
     # what rtai reported for the second it fell in.
     if codec == "pcm":
-        corr, share = 0.999, 0.9  # PCM must be transparent
+        # PCM must be transparent: every window not exact must fall where a peer reported
+        # trouble (a concealed or dropped block, an xrun: a loaded machine can starve a
+        # 10 ms buffer), and most windows must be exact.
+        corr, share = 0.999, 0.8
     elif buffer != "auto":
         corr, share = 0.85, 0.8  # Opus at 48 kbit/s keeps the waveform closely
     else:
@@ -95,21 +103,59 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
     # second (a loaded CI machine read a median difference of 1.4 ms against 0.25 s
     # windows), so auto mode is held to 2 ms, a fifth of a block.
     tolerance_ms = 2.0 if buffer == "auto" else 1.0
-    delays = _check_windowed(card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms)
+    talk_s = {"a.json": talk_at - listener_at, "b.json": talk_at - caller_at}
+    delays = _check_windowed(
+        card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms, talk_s, codec == "pcm"
+    )
     # Two blocks of device loop is the floor; the call cannot be faster than that.
     assert min(delays) >= 2 * PERIOD / RATE * 1000
 
 
+TROUBLE = ("concealed", "late", "overflow_dropped", "reanchored", "refill_silent",
+           "capture_dropped", "xruns")  # fmt: skip
+
+
+def _troubled_seconds(rows: list[dict], talk_at_s: float) -> list[float]:
+    """Talk-relative ends of the stats rows (one per second) in which a peer counted a
+    block concealed, late or dropped, or an xrun."""
+    out = []
+    for before, row in zip(rows, rows[1:], strict=False):
+        if any((row.get(k) or 0) > (before.get(k) or 0) for k in TROUBLE):
+            out.append(row["t"] - talk_at_s)
+    return out
+
+
+def _wait_in_call(paths, procs, timeout_s: float) -> None:
+    """Until every stats file has a row in a call (bounded; fails if a peer exits)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready = 0
+        for path in paths:
+            if path.exists():
+                rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+                ready += any(r.get("state") == "in call" for r in rows)
+        if ready == len(paths):
+            return
+        for p in procs:
+            assert p.poll() is None, p.stderr.read()
+        time.sleep(0.1)
+    pytest.fail(f"the peers were not in a call within {timeout_s:g} s")
+
+
 def _check_windowed(
-    card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms
+    card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms, talk_s, explain=False
 ) -> list[float]:
-    """Check both directions window by window; return the measured median delays."""
+    """Check both directions window by window; return the measured median delays.
+    ``talk_s``: when the talk began on each peer's clock, by stats file (about: each
+    peer's clock starts a little after its process). ``explain``: every window under
+    ``corr`` must fall within a second of one in which a peer reported trouble
+    (:func:`_troubled_seconds`)."""
     medians = []
-    # Talk began 2 s after the caller started and 3 s after the listener did.
-    for card_from, card_to, said, stats, talk_at_s in (
-        (card_a, card_b, say_a, "b.json", 2.0),
-        (card_b, card_a, say_b, "a.json", 3.0),
+    for card_from, card_to, said, stats, sender in (
+        (card_a, card_b, say_a, "b.json", "a.json"),
+        (card_b, card_a, say_b, "a.json", "b.json"),
     ):
+        talk_at_s, sender_at_s = talk_s[stats], talk_s[sender]
         start, heard = card_to.recording()
         windows = windowed_delays(
             said, card_from.play_start_frame, heard[:, 0], start, RATE, window_s=0.25
@@ -118,6 +164,17 @@ def _check_windowed(
         good = [w for w in windows if w[2] >= corr]
         assert len(good) >= share * len(windows), windows
         rows = [json.loads(line) for line in open(tmp_path / stats)]
+        if explain:
+            sent_rows = [json.loads(line) for line in open(tmp_path / sender)]
+            troubled = _troubled_seconds(rows, talk_at_s)
+            troubled += _troubled_seconds(sent_rows, sender_at_s)
+            # a row ending at e covers (e - 1, e]; a window [t, t + 0.25] is heard up to
+            # a few blocks later: explained when the two come within half a second
+            unexplained = [
+                w for w in windows
+                if w[2] < corr and not any(e - 1.5 <= w[0] <= e + 0.5 for e in troubled)
+            ]  # fmt: skip
+            assert not unexplained, (unexplained, troubled)
         diffs = []
         for t_s, delay_ms, _ in good:
             at = talk_at_s + t_s + 0.125  # the window's middle, on the peer's clock

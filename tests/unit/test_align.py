@@ -65,3 +65,22 @@ def test_overlap_returns_the_samples_that_line_up(lag):
 
 def test_correlation_of_silence_is_zero_not_nan():
     assert correlation(np.zeros(10), noise(1, 10)) == 0.0
+
+
+def test_windowed_delays_pick_the_best_match_not_the_loudest_one():
+    # The window's true copy sits at 3000 frames; a five times louder stretch that is
+    # only half like it sits at 200: its raw cross-correlation is 2.5 times the true
+    # copy's, its normalised one half of it.
+    from rtai.dsp.align import windowed_delays
+
+    rng = np.random.default_rng(3)
+    rate, w = 8000, 2000  # a 0.25 s window at 8 kHz
+    seg = rng.standard_normal(w)
+    other = 0.5 * seg + np.sqrt(0.75) * rng.standard_normal(w)  # correlation ~0.5
+    recorded = np.zeros(4 * w)
+    recorded[200 : 200 + w] = 5.0 * other
+    recorded[3000 : 3000 + w] = seg
+    played = np.concatenate([seg, np.zeros(w)])
+    rows = windowed_delays(played, 0, recorded, 0, rate, window_s=0.25, search_s=0.5)
+    t_s, delay_ms, corr = rows[0]
+    assert t_s == 0.0 and delay_ms == 3000 * 1000 / rate and corr > 0.99

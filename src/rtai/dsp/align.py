@@ -60,7 +60,8 @@ def windowed_delays(
 
     Returns ``(t_s, delay_ms, correlation)`` for each loud window of ``played``: ``t_s``
     is the window's start in seconds after playback began; the delay is sought within
-    ``search_s`` of the whole-signal estimate's neighbourhood in the recording.
+    ``search_s`` of the whole-signal estimate's neighbourhood in the recording, as the
+    lag where the window is most alike the recording (:func:`_best_match`).
     """
     w = int(window_s * rate_hz)
     search = int(search_s * rate_hz)
@@ -74,10 +75,24 @@ def windowed_delays(
         hay = recorded[lo : lo + w + search]
         if len(hay) < w:
             break
-        lag = find_lag(seg, hay)
-        if not 0 <= lag <= len(hay) - w:
-            continue
+        lag = _best_match(seg, hay)
         corr = correlation(seg, hay[lag : lag + w])
         delay_frames = lo + lag - offset - start
         out.append((start / rate_hz, delay_frames * 1000.0 / rate_hz, corr))
     return out
+
+
+def _best_match(seg: np.ndarray, hay: np.ndarray) -> int:
+    """The offset ``k`` in ``0 .. len(hay) - len(seg)`` where ``hay[k : k + len(seg)]``
+    is most alike ``seg``: the largest normalised cross-correlation (cosine similarity).
+    The raw cross-correlation's peak would favour a louder stretch of ``hay`` that
+    matches ``seg`` less well (a syllable next to a louder one)."""
+    seg = np.asarray(seg, dtype=np.float64)
+    hay = np.asarray(hay, dtype=np.float64)
+    w = seg.size
+    xc = signal.correlate(hay, seg, mode="valid", method="fft")
+    energy = np.concatenate([[0.0], np.cumsum(hay * hay)])
+    window_energy = np.maximum(energy[w:] - energy[:-w], 0.0)
+    norm = np.sqrt(window_energy * float(seg @ seg))
+    score = np.where(norm > 0, xc / np.where(norm > 0, norm, 1.0), 0.0)
+    return int(np.argmax(score))
