@@ -20,6 +20,7 @@ import pytest
 from rtai.audio.signals import speech
 from rtai.dsp.align import windowed_delays
 from rtai.testing.jack_rig import RigCard, jack_env
+from rtai.testing.peers import wait_in_call
 from rtai.testing.ports import free_udp_port
 
 pytestmark = pytest.mark.system
@@ -64,14 +65,15 @@ def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
         time.sleep(1.0)
         caller = subprocess.Popen(
             _rtai("call", f"127.0.0.1:{port}", "--input", "rigB", "--output", "rigB",
-                  "--stats-json", str(tmp_path / "b.json"), "--seconds", "11", *common),
+                  "--stats-json", str(tmp_path / "b.json"), "--seconds", "12", *common),
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         procs.append(caller)
         caller_at = time.monotonic()
         # Talk only once both peers are in the call (a loaded machine can take a few
         # seconds to start Python and shake hands), and say when, on each peer's clock.
-        _wait_in_call([tmp_path / "a.json", tmp_path / "b.json"], procs, timeout_s=20.0)
+        wait_in_call([tmp_path / "a.json", tmp_path / "b.json"], procs, timeout_s=20.0)
+        time.sleep(1.0)  # the first second of a call: an adaptive buffer finds its level
         say_a, say_b = speech(RATE, 5.0, 0), speech(RATE, 5.0, 1)
         talk_at = time.monotonic()
         card_a.play(say_a)
@@ -123,23 +125,6 @@ def _troubled_seconds(rows: list[dict], talk_at_s: float) -> list[float]:
         if any((row.get(k) or 0) > (before.get(k) or 0) for k in TROUBLE):
             out.append(row["t"] - talk_at_s)
     return out
-
-
-def _wait_in_call(paths, procs, timeout_s: float) -> None:
-    """Until every stats file has a row in a call (bounded; fails if a peer exits)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready = 0
-        for path in paths:
-            if path.exists():
-                rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-                ready += any(r.get("state") == "in call" for r in rows)
-        if ready == len(paths):
-            return
-        for p in procs:
-            assert p.poll() is None, p.stderr.read()
-        time.sleep(0.1)
-    pytest.fail(f"the peers were not in a call within {timeout_s:g} s")
 
 
 def _check_windowed(

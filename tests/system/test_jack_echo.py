@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from rtai.audio.signals import speech
 from rtai.processing import webrtc_available
 from rtai.testing.jack_rig import RigCard, jack_env
+from rtai.testing.peers import wait_in_call
 from rtai.testing.ports import free_udp_port
 from rtai.testing.room import echo_rig_card, synthetic_rir
 
@@ -35,7 +37,7 @@ def _rtai(*args: str) -> list[str]:
     return [sys.executable, "-m", "rtai", *args]
 
 
-def _echo_return_db(server: str, b_processing: list[str]) -> tuple[float, float]:
+def _echo_return_db(server: str, b_processing: list[str], tmp: Path) -> tuple[float, float]:
     """Run a call where only A talks; return (A's voice heard back by A relative to A's
     input, in dB over the settled part of the talk; the same before B's canceller had
     time to converge)."""
@@ -51,18 +53,20 @@ def _echo_return_db(server: str, b_processing: list[str]) -> tuple[float, float]
         a_plain = ["--no-aec", "--no-ns", "--no-agc", "--no-vad"]  # A's input, untouched
         listener = subprocess.Popen(
             _rtai("listen", "--bind", "127.0.0.1", "--port", str(port), "--input", "rigEchoB",
-                  "--output", "rigEchoB", "--seconds", "25", *b_processing, *common),
+                  "--output", "rigEchoB", "--seconds", "40", *b_processing, *common,
+                  "--stats-json", str(tmp / "b.json")),
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         procs.append(listener)
         time.sleep(1.0)
         caller = subprocess.Popen(
             _rtai("call", f"127.0.0.1:{port}", "--input", "rigEchoA", "--output", "rigEchoA",
-                  "--seconds", str(TALK_S + 4), *a_plain, *common),
+                  "--seconds", str(TALK_S + 8), *a_plain, *common,
+                  "--stats-json", str(tmp / "a.json")),
             env=env, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         procs.append(caller)
-        time.sleep(2.0)
+        wait_in_call([tmp / "a.json", tmp / "b.json"], procs, timeout_s=20.0)
         card_a.play(said)
         time.sleep(TALK_S + 0.5)
         assert caller.wait(timeout=20) == 0, caller.stderr.read()
@@ -96,13 +100,15 @@ def _echo_return_db(server: str, b_processing: list[str]) -> tuple[float, float]
     ],
     ids=["defaults", "aec-only"],
 )
-def test_a_does_not_hear_itself_back_through_bs_room(jack_server, b_processing):
-    settled, _ = _echo_return_db(jack_server.name, b_processing)
+def test_a_does_not_hear_itself_back_through_bs_room(jack_server, b_processing, tmp_path):
+    settled, _ = _echo_return_db(jack_server.name, b_processing, tmp_path)
     assert settled <= -30.0, f"A hears itself back at {settled:.1f} dB"
 
 
-def test_without_echo_cancellation_a_hears_itself_back(jack_server):
+def test_without_echo_cancellation_a_hears_itself_back(jack_server, tmp_path):
     # The control: the same loop with B's processing off carries A's voice back loudly,
     # so the test above measures the canceller and not a broken loop.
-    settled, _ = _echo_return_db(jack_server.name, ["--no-aec", "--no-ns", "--no-agc", "--no-vad"])
+    settled, _ = _echo_return_db(
+        jack_server.name, ["--no-aec", "--no-ns", "--no-agc", "--no-vad"], tmp_path
+    )
     assert settled >= -15.0, f"A's echo came back at only {settled:.1f} dB"
