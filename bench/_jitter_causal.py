@@ -95,6 +95,33 @@ def law_from_delays(delays_ms: np.ndarray) -> np.ndarray:
     return pmf / pmf.sum()
 
 
+def move_list(slew: int) -> list[tuple[str, int]]:
+    """The moves (see the module docstring), each with its ``delta`` in grid steps."""
+    deltas = range(-slew, slew + 1)
+    return [(k, s) for k in ("play", "drop", "wait") for s in deltas] + [("skip", 0)]
+
+
+def lost_blocks(kind: str, delta: int, block: int) -> float:
+    """Audio a move loses, in blocks: concealment counted as audio, and never less than
+    the block of a discarded or dropped packet."""
+    if kind == "play":
+        return 0.0
+    if kind == "drop":  # the packet's audio is lost; the concealment is heard
+        return max(block, block + delta) / block
+    if kind == "wait":
+        return (block + delta) / block
+    return 1.0
+
+
+def step(kind: str, delta: int, n: int, d: int, block: int) -> tuple[int, int]:
+    """The packet due next and its delay (grid steps) after a move from ``(n, d)``."""
+    if kind == "wait":
+        return n, d + block + delta
+    if kind == "skip":
+        return n + 1, d - block
+    return n + 1, d + delta
+
+
 def lattice_floor(d: np.ndarray, phase: int, block: int) -> np.ndarray:
     """``L(d)``: the last tick at or before a packet due at added delay ``d``."""
     return phase + block * np.floor_divide(d - phase, block)
@@ -137,12 +164,7 @@ def build(
     # its moves are kept harmless (it is taken as arrived).
     c = lat - j * block
     k_max = jmax + j_out + 2
-    moves = (
-        [("play", s) for s in range(-slew, slew + 1)]
-        + [("drop", s) for s in range(-slew, slew + 1)]
-        + [("wait", s) for s in range(-slew, slew + 1)]
-        + [("skip", 0)]
-    )
+    moves = move_list(slew)
     a_n = len(moves)
     cost_delay = np.zeros((a_n, n_states))
     cost_lost = np.zeros((a_n, n_states))
@@ -151,9 +173,9 @@ def build(
     ok = np.zeros((a_n, n_states), dtype=bool)
     surv = 1.0 - F(c)
     for a, (kind, s) in enumerate(moves):
+        cost_lost[a] = lost_blocks(kind, s, block)
         if kind == "skip":
             ok[a] = (j >= 1) & (d >= block)
-            cost_lost[a] = 1.0
             nxt[a, :, 0] = index(np.maximum(d - block, 0), j - 1)
             prob[a, :, 0] = 1.0
             continue
@@ -163,10 +185,6 @@ def build(
         if kind == "play":
             ok[a] &= j >= 1
             cost_delay[a] = d * g
-        elif kind == "drop":  # the packet's audio is lost; the concealment is heard
-            cost_lost[a] = max(block, block + s) / block
-        else:
-            cost_lost[a] = (block + s) / block
         d2c = np.clip(d2, 0, dmax)
         lat2 = lattice_floor(d2c, phase, block)
         # Packet n + i has arrived by the next tick iff D <= lat2 - (i - shift) T.
@@ -277,16 +295,8 @@ def replay(m: Model, moves: np.ndarray, delay_ms: np.ndarray, start_ms: int) -> 
         if kind == "play":
             delay_sum += d * g
             played += 1
-            n, d = n + 1, d + sl
-        elif kind == "drop":
-            lost += max(block, block + sl) / block
-            n, d = n + 1, d + sl
-        elif kind == "wait":
-            lost += (block + sl) / block
-            d = d + block + sl
-        else:
-            lost += 1
-            n, d = n + 1, d - block
+        lost += lost_blocks(kind, sl, block)
+        n, d = step(kind, sl, n, d, block)
         d = min(max(d, 0), dmax)
     blocks = played + lost
     return Replay(

@@ -147,15 +147,20 @@ def route(send: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return d
 
 
-def wifi(send: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def wifi(
+    send: np.ndarray,
+    rng: np.random.Generator,
+    gap_s: tuple[float, float] = (2.0, 5.0),
+    hold_s: tuple[float, float] = (0.100, 0.300),
+) -> np.ndarray:
     natural = send + 0.010 + _gauss_queue(rng, send.size, 0.001)
     arrival = natural.copy()
     t, end = 0.0, float(natural[-1])
     while True:
-        t += rng.uniform(2.0, 5.0)
+        t += rng.uniform(*gap_s)  # from the end of the previous hold
         if t >= end:
             break
-        hold = rng.uniform(0.100, 0.300)
+        hold = rng.uniform(*hold_s)
         held = (natural >= t) & (natural < t + hold)
         arrival[held] = t + hold  # released together; FIFO spacing is added later
         t += hold
