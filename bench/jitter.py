@@ -361,6 +361,17 @@ def oracle_job(profile: str, cfg: Config, concealed_pct: float, at_goal: bool) -
     return out
 
 
+def _causal_setup(profile: str, cfg: Config) -> tuple[jt.Trace, int] | str:
+    """(the trace, the phase of the receiver's ticks against it in whole ms) for a causal
+    model on the 1 ms grid, or why there is none."""
+    block_ms, slew_ms = cfg.block_ms, max(ORACLE_SLEWS) * cfg.block_ms
+    if abs(block_ms - round(block_ms)) > 1e-9 or abs(slew_ms - round(slew_ms)) > 1e-9:
+        return "block and slew must be whole milliseconds"
+    trace, _ = _trace_and_packets(profile, cfg)
+    r = jo.required_ms(trace, js.TICK_PHASE)
+    return trace, int(math.floor(float(np.min(np.mod(r[np.isfinite(r)], block_ms))) + 1e-9))
+
+
 def causal_job(profile: str, cfg: Config) -> dict:
     """The best causal buffer on ``profile`` (``bench/_jitter_causal.py``): told the
     network's delay law (learnt from ``CAUSAL_DRAWS`` packets drawn apart from the trace),
@@ -376,14 +387,13 @@ def causal_job(profile: str, cfg: Config) -> dict:
     if not p.independent or p.sender_ppm or cfg.loss_pct:
         out["error"] = "delays not independent draws on one clock"
         return out
-    if abs(block_ms - round(block_ms)) > 1e-9 or abs(slew_ms - round(slew_ms)) > 1e-9:
-        out["error"] = "block and slew must be whole milliseconds"
+    setup = _causal_setup(profile, cfg)
+    if isinstance(setup, str):
+        out["error"] = setup
         return out
-    trace, _ = _trace_and_packets(profile, cfg)
+    trace, phase = setup
     send = (np.arange(CAUSAL_DRAWS) + 1) * trace.block_s
     pmf = jc.law_from_delays(p.delay(send, jt._rng(cfg.seed, p.key, 2)) * 1000.0)
-    r = jo.required_ms(trace, js.TICK_PHASE)
-    phase = int(math.floor(float(np.min(np.mod(r[np.isfinite(r)], block_ms))) + 1e-9))
     grid = 1
     if (pmf.size + block_ms) * (2 * pmf.size / block_ms + 4) > CAUSAL_MAX_STATES_1MS:
         grid = 2 if round(block_ms) % 2 == 0 and round(slew_ms) % 2 == 0 else 1
@@ -405,12 +415,11 @@ def causal_holds_job(profile: str, cfg: Config) -> dict:
     if p.sender_ppm or cfg.loss_pct:
         out["error"] = "the hold model takes one clock and no loss"
         return out
-    if abs(block_ms - round(block_ms)) > 1e-9 or abs(slew_ms - round(slew_ms)) > 1e-9:
-        out["error"] = "block and slew must be whole milliseconds"
+    setup = _causal_setup(profile, cfg)
+    if isinstance(setup, str):
+        out["error"] = setup
         return out
-    trace, _ = _trace_and_packets(profile, cfg)
-    r = jo.required_ms(trace, js.TICK_PHASE)
-    phase = int(math.floor(float(np.min(np.mod(r[np.isfinite(r)], block_ms))) + 1e-9))
+    trace, phase = setup
     send = (np.arange(round(CAUSAL_HOLD_CHUNK_S / trace.block_s)) + 1) * trace.block_s
     chunks = (
         (send, np.maximum.accumulate(send + p.delay(send, jt._rng(cfg.seed, p.key, 1000 + i))))
