@@ -127,6 +127,19 @@ def _troubled_seconds(rows: list[dict], talk_at_s: float) -> list[float]:
     return out
 
 
+def _first_xrun(rows: list[dict], talk_at_s: float) -> float:
+    """Talk-relative start of the first stats row in which the peer's xrun count rose
+    after the talk began (inf if none; a stream often counts one as it starts)."""
+    before = [r.get("xruns") or 0 for r in rows if r["t"] <= talk_at_s]
+    base = before[-1] if before else 0
+    rose = [
+        r["t"] - 1.0 - talk_at_s
+        for r in rows
+        if r["t"] > talk_at_s and (r.get("xruns") or 0) > base
+    ]
+    return min(rose, default=float("inf"))
+
+
 def _check_windowed(
     card_a, card_b, say_a, say_b, tmp_path, corr, share, tolerance_ms, talk_s, explain=False
 ) -> list[float]:
@@ -149,8 +162,8 @@ def _check_windowed(
         good = [w for w in windows if w[2] >= corr]
         assert len(good) >= share * len(windows), windows
         rows = [json.loads(line) for line in open(tmp_path / stats)]
+        sent_rows = [json.loads(line) for line in open(tmp_path / sender)]
         if explain:
-            sent_rows = [json.loads(line) for line in open(tmp_path / sender)]
             troubled = _troubled_seconds(rows, talk_at_s)
             troubled += _troubled_seconds(sent_rows, sender_at_s)
             # a row ending at e covers (e - 1, e]; a window [t, t + 0.25] is heard up to
@@ -160,13 +173,19 @@ def _check_windowed(
                 if w[2] < corr and not any(e - 1.5 <= w[0] <= e + 0.5 for e in troubled)
             ]  # fmt: skip
             assert not unexplained, (unexplained, troubled)
+        # The reported latency is compared up to the first xrun of either peer's sound
+        # card stream: an xrun moves the card's own timing by a period, which PortAudio's
+        # times do not show (a clean-clone run read 3 xruns and 30 ms more than reported
+        # after them); rtai counts xruns in its stats instead.
+        first_xrun = min(_first_xrun(rows, talk_at_s), _first_xrun(sent_rows, sender_at_s))
+        compared = [w for w in good if w[0] + 0.25 < first_xrun]
         diffs = []
-        for t_s, delay_ms, _ in good:
+        for t_s, delay_ms, _ in compared:
             at = talk_at_s + t_s + 0.125  # the window's middle, on the peer's clock
             row = next((r for r in rows if r["t"] - 1.0 <= at < r["t"]), None)
             if row and row.get("latency_ms"):
                 diffs.append(row["latency_ms"] - delay_ms)
-        assert len(diffs) >= 0.5 * len(good)
+        assert len(diffs) >= 4 and len(diffs) >= 0.5 * len(compared), (first_xrun, diffs)
         xruns = rows[-1].get("xruns") if rows else None
         print(f"reported minus measured latency: median {np.median(diffs):+.2f} ms; "
               f"{xruns} xruns at the receiver")  # fmt: skip
