@@ -33,11 +33,6 @@ def _rtai(*args: str) -> list[str]:
     return [sys.executable, "-m", "rtai", *args]
 
 
-def _reported(path, t_from: float, t_to: float) -> list[float]:
-    rows = [json.loads(line) for line in open(path)]
-    return [r["latency_ms"] for r in rows if r.get("latency_ms") and t_from <= r["t"] <= t_to]
-
-
 @pytest.mark.parametrize("codec, buffer", [("pcm", "10"), ("opus", "10"), ("opus", "auto")])
 def test_speech_crosses_the_call_both_ways_and_reported_latency_is_true(
     jack_server, tmp_path, codec, buffer
