@@ -18,9 +18,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rtai.audio.signals import speech
-from rtai.dsp.align import find_lag, windowed_delays
 from rtai.testing.jack_rig import RigCard, jack_env
+from rtai.testing.jacktrip_check import (
+    connect,
+    exact_window_fraction,
+    longest_exact_run,
+    speech_codes,
+    wait_for_port,
+    window_correlation,
+)
 from rtai.testing.ports import free_udp_port
 
 pytestmark = [
@@ -47,83 +53,6 @@ JT_RUN = RATE // 10
 SECONDS = 3.0
 
 
-def _codes(seed: int) -> np.ndarray:
-    """Speech as 16-bit codes."""
-    x = speech(RATE, SECONDS, seed)
-    return np.clip(np.rint(x * 32768.0), -32768, 32767).astype(np.int16)
-
-
-def _longest_exact_run(sent: np.ndarray, got: np.ndarray) -> tuple[int, int]:
-    """(longest run of identical samples once aligned, the lag)."""
-    lag = find_lag(sent.astype(np.float32), got.astype(np.float32))
-    if lag >= 0:
-        a, b = sent, got[lag:]
-    else:
-        a, b = sent[-lag:], got
-    n = min(len(a), len(b))
-    eq = np.concatenate([[False], a[:n] == b[:n], [False]])
-    edges = np.flatnonzero(np.diff(eq.astype(np.int8)))
-    runs = edges[1::2] - edges[0::2]
-    return (int(runs.max()) if len(runs) else 0), lag
-
-
-SETTLE_S = 1.0  # JackTrip's queue settles over the first second it plays (glitches there)
-
-
-def _exact_window_fraction(sent: np.ndarray, got: np.ndarray, window_s: float = 0.25) -> float:
-    """The share of loud windows of ``sent`` found bit-exact in ``got``, each at its own
-    delay: once settled the path is sample-exact, but a JackTrip queue slip under a
-    loaded machine moves the delay by a few blocks part-way through."""
-    a, b = sent.astype(np.float32), got.astype(np.float32)
-    lag = find_lag(a, b)
-    rows = windowed_delays(a, 0, b, -lag, RATE, window_s=window_s)
-    rows = [r for r in rows if r[0] >= SETTLE_S]
-    w = int(window_s * RATE)
-    exact = 0
-    for t_s, delay_ms, _ in rows:
-        start = round(t_s * RATE)
-        at = start + lag + round(delay_ms * RATE / 1000.0)  # offset = lag (see the rig)
-        if 0 <= at and at + w <= len(got):
-            exact += bool(np.array_equal(sent[start : start + w], got[at : at + w]))
-    return exact / len(rows) if rows else 0.0
-
-
-def _window_correlation(
-    sent: np.ndarray, got: np.ndarray, quantile: float = 50.0, window_s: float = 0.5
-) -> float:
-    """A percentile (the median by default) over windows of the correlation at each
-    window's own delay: a buffer slip on the way (JackTrip's queue) costs one window,
-    not all."""
-    a, b = sent.astype(np.float32), got.astype(np.float32)
-    lag = find_lag(a, b)
-    rows = windowed_delays(a, 0, b, -lag, RATE, window_s=window_s)
-    return float(np.percentile([corr for t, _, corr in rows if t >= SETTLE_S] or [0.0], quantile))
-
-
-def _wait_for_port(client, name: str, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if client.get_ports(name):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"JACK port {name} did not appear")
-
-
-def _connect(client, src: str, dst: str, timeout_s: float = 15.0) -> None:
-    """JackTrip activates its JACK client only once its peer is there: retry until then."""
-    import jack
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            client.connect(src, dst)
-            return
-        except jack.JackError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 @pytest.mark.parametrize(
     "jacktrip_mode, channels, bits, redundancy, frame",
     [
@@ -145,8 +74,8 @@ def test_jacktrip_and_rtai_hear_each_other(
     other resolutions are compared by correlation (rtai's WAV output holds 16 bits).
     Redundancy (-r 2) both ways.
     """
-    to_jt = np.stack([_codes(c) for c in range(channels)], axis=1)
-    to_rtai = np.stack([_codes(c + 2) for c in range(channels)], axis=1)
+    to_jt = np.stack([speech_codes(RATE, SECONDS, c) for c in range(channels)], axis=1)
+    to_rtai = np.stack([speech_codes(RATE, SECONDS, c + 2) for c in range(channels)], axis=1)
     src = tmp_path / "rtai_in.wav"
     # rtai stops when its input has been played: silence after the speech keeps it
     # listening until JackTrip's speech (played later) has come through.
@@ -174,7 +103,7 @@ def test_jacktrip_and_rtai_hear_each_other(
         if jacktrip_mode == "server":  # the server waits; the client comes second
             procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.STDOUT))  # fmt: skip
-            _wait_for_port(card.client, f"{name}:send_1")
+            wait_for_port(card.client, f"{name}:send_1")
             time.sleep(0.5)
             procs.append(subprocess.Popen(rtai_args, stderr=subprocess.PIPE, text=True))
         else:
@@ -182,10 +111,10 @@ def test_jacktrip_and_rtai_hear_each_other(
             time.sleep(2.0)
             procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.STDOUT))  # fmt: skip
-            _wait_for_port(card.client, f"{name}:send_1")
+            wait_for_port(card.client, f"{name}:send_1")
         for c in range(1, channels + 1):
-            _connect(card.client, f"rig{name}:mic_{c}", f"{name}:send_{c}")
-            _connect(card.client, f"{name}:receive_{c}", f"rig{name}:spk_{c}")
+            connect(card.client, f"rig{name}:mic_{c}", f"{name}:send_{c}")
+            connect(card.client, f"{name}:receive_{c}", f"rig{name}:spk_{c}")
         time.sleep(1.0)
         # JackTrip writes 16 bits as round(x * 32767) and reads v / 32768: inject
         # k / 32767 so that it sends k.
@@ -208,12 +137,12 @@ def test_jacktrip_and_rtai_hear_each_other(
     heard_by_jt = np.rint(rec.astype(np.float64) * 32768.0).astype(np.int32)
     for c in range(channels):
         if bits == 16:
-            run_jt, lag_jt = _longest_exact_run(to_jt[:, c].astype(np.int32), heard_by_jt[:, c])
-            run_rtai, lag_rtai = _longest_exact_run(
+            run_jt, lag_jt = longest_exact_run(to_jt[:, c].astype(np.int32), heard_by_jt[:, c])
+            run_rtai, lag_rtai = longest_exact_run(
                 to_rtai[:, c].astype(np.int32), got[:, c].astype(np.int32)
             )
-            share_jt = _exact_window_fraction(to_jt[:, c], heard_by_jt[:, c], JT_WINDOW_S)
-            share_rtai = _exact_window_fraction(to_rtai[:, c], got[:, c])
+            share_jt = exact_window_fraction(to_jt[:, c], heard_by_jt[:, c], RATE, JT_WINDOW_S)
+            share_rtai = exact_window_fraction(to_rtai[:, c], got[:, c], RATE)
             print(f"jacktrip {jacktrip_mode} ch {c + 1}: exact runs {run_jt} samples to "
                   f"jacktrip, {run_rtai} to rtai; bit-exact windows {share_jt:.0%} to "
                   f"jacktrip, {share_rtai:.0%} to rtai")  # fmt: skip
@@ -230,10 +159,10 @@ def test_jacktrip_and_rtai_hear_each_other(
             # sometimes garbles a run of them on one channel (seen at 24-bit stereo with
             # redundancy, 1 run in 6, the other channel of the same packets exact), and a
             # 0.5 s window at 0.99 already shows the samples went across right.
-            corr_jt = _window_correlation(
-                to_jt[:, c], heard_by_jt[:, c], quantile=75.0, window_s=JT_WINDOW_S
+            corr_jt = window_correlation(
+                to_jt[:, c], heard_by_jt[:, c], RATE, quantile=75.0, window_s=JT_WINDOW_S
             )
-            corr_rtai = _window_correlation(to_rtai[:, c], got[:, c])
+            corr_rtai = window_correlation(to_rtai[:, c], got[:, c], RATE)
             print(f"jacktrip {jacktrip_mode} {bits}-bit ch {c + 1}: correlation {corr_jt:.5f} "
                   f"to jacktrip, {corr_rtai:.5f} to rtai")  # fmt: skip
             floor = 0.97 if bits == 8 else 0.99  # 8 bits: about 48 dB of quantization noise

@@ -134,6 +134,7 @@ class RigCard:
         self._rec_n = 0
         self.rec_start_frame: int | None = None
         self.xruns = 0
+        self.xrun_frames: list[int] = []  # the JACK frame time as each xrun was reported
         self._lock = threading.Lock()
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
@@ -141,6 +142,7 @@ class RigCard:
 
     def _xrun(self, delay_usecs: float) -> None:
         self.xruns += 1
+        self.xrun_frames.append(self.client.frame_time)
 
     def _process(self, frames: int) -> None:
         t = self.client.last_frame_time
