@@ -132,3 +132,16 @@ def test_recutter_gap_and_late_block():
     assert r.push(300, 3 * ones) == []
     ((i, b),) = r.push(360, 4 * ones[:40])
     assert i == 3 and b[:60, 0].tolist() == [3.0] * 60 and b[60:, 0].tolist() == [4.0] * 40
+
+
+def test_jacktrip_first_redundant_datagram_ends_in_an_empty_slot():
+    """`jacktrip -c ... -n 2 -r 2` (1.7.0) sends its first datagram with the second slot
+    all zeros (its redundancy history starts zero-filled): that is the newest packet
+    alone, not a malformed datagram."""
+    header = bytes.fromhex("b244b283336106000000800003100200")  # captured: seq 0, 2 ch
+    first = header + bytes(128 * 2 * 2) + bytes(16 + 128 * 2 * 2)
+    (p,) = jt.parse_datagram(first)
+    assert p.header.seq == 0 and p.channels == 2
+    # a slot that is not empty must still be a packet like the first
+    with pytest.raises(jt.JackTripError):
+        jt.parse_datagram(header + bytes(512) + b"\x01" + bytes(527))

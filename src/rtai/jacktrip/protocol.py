@@ -134,6 +134,10 @@ def parse_datagram(data: bytes) -> list[Packet]:
         return [Packet(h, bytes(data[HEADER_BYTES:]))]
     packets = []
     for off in range(0, len(data), size):
+        if off and not any(data[off : off + size]):
+            # JackTrip fills its redundancy with zeros until it has sent that many
+            # packets: its first datagrams end in empty slots, which hold nothing.
+            break
         hk = parse_header(data[off : off + HEADER_BYTES])
         if (hk.buffer_frames, hk.bits, hk.sent_channels) != (
             h.buffer_frames,

@@ -267,7 +267,13 @@ class JackTripPeer:
             self._seq = (self._seq + 1) & 0xFFFF
             self._history.insert(0, pkt)
             del self._history[p.redundancy :]
-            self._send(b"".join(self._history))
+            # Every datagram holds ``redundancy`` packets, the first ones padded with
+            # empty (zero) slots as JackTrip pads its own. JackTrip's receiver in some
+            # versions (a 2021 source) sizes every read by the first datagram it got,
+            # so a short first datagram would cut off all later redundancy; 1.7.0
+            # does not (measured), and padding costs two datagrams' bytes.
+            empty = bytes(len(pkt)) * (p.redundancy - len(self._history))
+            self._send(b"".join(self._history) + empty)
             self.sent += 1
 
     # -- network thread ----------------------------------------------------------------
