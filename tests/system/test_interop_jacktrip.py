@@ -27,6 +27,7 @@ from rtai.testing.jacktrip_check import (
     wait_for_port,
     window_correlation,
 )
+from rtai.testing.peers import stop_processes
 from rtai.testing.ports import free_udp_port
 
 pytestmark = [
@@ -124,13 +125,7 @@ def test_jacktrip_and_rtai_hear_each_other(
         report = rtai.stderr.read()
         _, rec = card.recording()
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        stop_processes(procs)
         card.close()
     got, rate = sf.read(out, dtype="int16", always_2d=True)
     assert rate == RATE and got.shape[1] == channels

@@ -29,6 +29,7 @@ from rtai.testing.jacktrip_check import (
     speech_codes,
     wait_for_port,
 )
+from rtai.testing.peers import stop_processes
 from rtai.testing.ports import free_udp_port
 
 pytestmark = [
@@ -103,17 +104,6 @@ def _wait_bound(port: int, proc: subprocess.Popen, timeout_s: float = 20.0) -> N
     raise AssertionError(f"rtai did not bind UDP port {port}: {proc.stderr.read()}")
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-
-
 @pytest.mark.parametrize(
     "jacktrip_mode, channels, redundancy, frame",
     [
@@ -177,11 +167,11 @@ def test_jacktrip_and_rtai_on_one_jack_clock_are_sample_exact(
         # JackTrip stops first and sends its exit packet: rtai must end on it, cleanly.
         rtai, jacktrip = sorted(procs, key=lambda p: p.args[0] != sys.executable)
         assert rtai.poll() is None, rtai.stderr.read()
-        _stop([jacktrip])
+        stop_processes([jacktrip])
         assert rtai.wait(timeout=15) == 0, rtai.stderr.read()
         report = rtai.stderr.read()
     finally:
-        _stop(procs)
+        stop_processes(procs)
         for card in cards:
             card.close()
     assert "exit packet" in report, report

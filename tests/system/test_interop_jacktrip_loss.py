@@ -28,6 +28,7 @@ from rtai.netsim.model import ImpairmentConfig
 from rtai.netsim.relay import Relay
 from rtai.testing.jack_rig import RigCard, jack_env
 from rtai.testing.jacktrip_check import block_delays, connect, speech_codes, wait_for_port
+from rtai.testing.peers import stop_processes
 from rtai.testing.ports import free_udp_port
 
 pytestmark = [
@@ -59,17 +60,6 @@ MIN_MISSING_R1 = 0.075
 MAX_MISSING_R2 = 0.06
 MAX_LOST_R2 = 0.25  # of the datagrams dropped (measured 0.11-0.14)
 CONCEAL_MARGIN = 20
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
 
 
 def _talk(jack_server, redundancy: int) -> dict:
@@ -117,13 +107,13 @@ def _talk(jack_server, redundancy: int) -> dict:
         _, heard_by_rtai = card_rtai.recording()
         jacktrip, rtai = procs
         assert rtai.poll() is None, rtai.stderr.read()
-        _stop([jacktrip])
+        stop_processes([jacktrip])
         assert rtai.wait(timeout=15) == 0, rtai.stderr.read()
         report = rtai.stderr.read()
         stats = relay.stats()
     finally:
         relay.stop()
-        _stop(procs)
+        stop_processes(procs)
         for card in cards:
             card.close()
     assert "exit packet" in report, report

@@ -1,4 +1,5 @@
-"""Waiting on real rtai peers that tests and benchmarks start as processes."""
+"""Real peer processes that tests and benchmarks start: waiting until they are in a
+call, and stopping them."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def wait_in_call(
                 raise PeerNotReady(f"a peer exited with {p.returncode} before the call: {err}")
         time.sleep(0.1)
     raise PeerNotReady(f"the peers were not in a call within {timeout_s:g} s")
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], timeout_s: float = 5.0) -> None:
+    """Stop the processes a test started, newest first: SIGTERM, then SIGKILL for any
+    still running after ``timeout_s``; those already ended are left alone."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=timeout_s)
