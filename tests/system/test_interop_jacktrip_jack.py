@@ -30,7 +30,7 @@ from rtai.testing.jacktrip_check import (
     wait_for_port,
 )
 from rtai.testing.peers import stop_processes
-from rtai.testing.ports import free_udp_port
+from rtai.testing.ports import free_udp_port, wait_udp_bound
 
 pytestmark = [
     pytest.mark.system,
@@ -90,20 +90,6 @@ def _events(times_s: list[float]) -> np.ndarray:
     return np.array(out)
 
 
-def _wait_bound(port: int, proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
-    """Wait until a socket is bound to UDP ``port`` (Linux's table; binding the port
-    to find out could take it from ``proc`` for an instant)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and proc.poll() is None:
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            with open(table) as f:
-                rows = f.read().splitlines()[1:]
-            if any(int(r.split()[1].rsplit(":", 1)[1], 16) == port for r in rows):
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"rtai did not bind UDP port {port}: {proc.stderr.read()}")
-
-
 @pytest.mark.parametrize(
     "jacktrip_mode, channels, redundancy, frame",
     [
@@ -148,7 +134,7 @@ def test_jacktrip_and_rtai_on_one_jack_clock_are_sample_exact(
             procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
         else:
             procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
-            _wait_bound(rtai_port, procs[0])
+            wait_udp_bound(rtai_port, procs[0])
             procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.STDOUT))  # fmt: skip
             wait_for_port(card_jt.client, f"{jt_name}:send_1")
