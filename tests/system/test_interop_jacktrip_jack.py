@@ -23,14 +23,13 @@ import pytest
 from rtai.testing.jack_rig import RigCard, jack_env
 from rtai.testing.jacktrip_check import (
     block_delays,
-    connect,
     exact_windows,
     longest_exact_run,
     speech_codes,
-    wait_for_port,
+    start_peers,
 )
 from rtai.testing.peers import stop_processes
-from rtai.testing.ports import free_udp_port, wait_udp_bound
+from rtai.testing.ports import free_udp_port
 
 pytestmark = [
     pytest.mark.system,
@@ -127,20 +126,9 @@ def test_jacktrip_and_rtai_on_one_jack_clock_are_sample_exact(
                  "--seconds", "30", "--buffer", "20"]  # fmt: skip
     procs: list[subprocess.Popen] = []
     try:
-        if jacktrip_mode == "server":  # the server waits; the client comes second
-            procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.STDOUT))  # fmt: skip
-            wait_for_port(card_jt.client, f"{jt_name}:send_1")
-            procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
-        else:
-            procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
-            wait_udp_bound(rtai_port, procs[0])
-            procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.STDOUT))  # fmt: skip
-            wait_for_port(card_jt.client, f"{jt_name}:send_1")
-        for c in range(1, channels + 1):
-            connect(card_jt.client, f"{jt_card}:mic_{c}", f"{jt_name}:send_{c}")
-            connect(card_jt.client, f"{jt_name}:receive_{c}", f"{jt_card}:spk_{c}")
+        start_peers(
+            procs, jacktrip_mode, jt_cmd, rtai_args, env, card_jt, jt_name, rtai_port, channels
+        )
         time.sleep(1.5)  # both ways running: JackTrip's queue and rtai's buffer settle
         # JackTrip writes 16 bits as round(x * 32767) and reads v / 32768: inject
         # k / 32767 so that it sends k. rtai sends round(x * 32768): inject k / 32768.

@@ -29,9 +29,9 @@ from rtai.jacktrip import protocol as jt
 from rtai.netsim.model import ImpairmentConfig
 from rtai.netsim.relay import Relay
 from rtai.testing.jack_rig import RigCard, jack_env
-from rtai.testing.jacktrip_check import block_delays, connect, speech_codes, wait_for_port
+from rtai.testing.jacktrip_check import block_delays, speech_codes, start_peers
 from rtai.testing.peers import stop_processes
-from rtai.testing.ports import free_udp_port, wait_udp_bound
+from rtai.testing.ports import free_udp_port
 
 pytestmark = [
     pytest.mark.system,
@@ -112,19 +112,7 @@ def _talk(jack_server, jacktrip_mode: str, redundancy: int) -> dict:
     procs: list[subprocess.Popen] = []
     try:
         relay.start()
-        if jacktrip_mode == "server":  # the server waits; the client comes second
-            procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.STDOUT))  # fmt: skip
-            wait_for_port(card_jt.client, f"{jt_name}:send_1")
-            procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
-        else:
-            procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
-            wait_udp_bound(rtai_port, procs[0])
-            procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.STDOUT))  # fmt: skip
-            wait_for_port(card_jt.client, f"{jt_name}:send_1")
-        connect(card_jt.client, f"{jt_card}:mic_1", f"{jt_name}:send_1")
-        connect(card_jt.client, f"{jt_name}:receive_1", f"{jt_card}:spk_1")
+        start_peers(procs, jacktrip_mode, jt_cmd, rtai_args, env, card_jt, jt_name, rtai_port, 1)
         time.sleep(1.5)  # both ways running: JackTrip's queue and rtai's buffer settle
         # JackTrip writes 16 bits as round(x * 32767), rtai as round(x * 32768).
         card_jt.play(to_rtai.astype(np.float32) / np.float32(32767.0))

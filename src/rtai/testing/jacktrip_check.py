@@ -9,12 +9,14 @@ appear late, and it activates its JACK client only once its peer is there).
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import numpy as np
 
 from rtai.audio.signals import speech
 from rtai.dsp.align import find_lag, windowed_delays
+from rtai.testing.ports import wait_udp_bound
 
 SETTLE_S = 1.0  # JackTrip's queue settles over the first second it plays (glitches there)
 
@@ -152,3 +154,40 @@ def block_delays(
         out.append((p, d))
         prev = d
     return out
+
+
+def start_peers(
+    procs: list,
+    jacktrip_mode: str,
+    jt_cmd: list[str],
+    rtai_args: list[str],
+    env: dict[str, str],
+    card,
+    jt_name: str,
+    rtai_port: int,
+    channels: int,
+) -> None:
+    """Start ``jacktrip`` and rtai in the order their modes need (the server first, the
+    client once the server is there), appending each to ``procs`` as it starts (so the
+    caller stops whatever did start, even when this raises), then wire JackTrip's JACK
+    ports to the rig ``card``: its microphones into JackTrip's sends, JackTrip's
+    receives into its speakers."""
+
+    def jacktrip() -> None:
+        procs.append(subprocess.Popen(jt_cmd, env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.STDOUT))  # fmt: skip
+        wait_for_port(card.client, f"{jt_name}:send_1")
+
+    def rtai() -> None:
+        procs.append(subprocess.Popen(rtai_args, env=env, stderr=subprocess.PIPE, text=True))
+
+    if jacktrip_mode == "server":
+        jacktrip()
+        rtai()
+    else:
+        rtai()
+        wait_udp_bound(rtai_port, procs[-1])
+        jacktrip()
+    for c in range(1, channels + 1):
+        connect(card.client, f"{card.name}:mic_{c}", f"{jt_name}:send_{c}")
+        connect(card.client, f"{jt_name}:receive_{c}", f"{card.name}:spk_{c}")
